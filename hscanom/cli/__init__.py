@@ -1,0 +1,40 @@
+"""The ``hscanom`` command line: a thin layer over the library functions.
+
+Each command group lives in a module of this package named after it; this module only
+assembles them.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from hscanom import __version__
+from hscanom.cli import db
+from hscanom.cli.demo import demo
+
+app = typer.Typer(
+    name="hscanom",
+    help="Find anomalous galaxies in Hyper Suprime-Cam images and publish them as catalogs.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(db.app, name="db")
+app.command()(demo)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hscanom {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """hscanom: HSC anomaly scores as PostgreSQL tables and public catalogs.
+
+    The database is the embedded PostgreSQL cluster under $HSCANOM_HOME (default ./.hscanom),
+    or the server named by $HSCANOM_DATABASE_URL.
+    """

@@ -1,0 +1,26 @@
+"""Shared pieces of the command-line layer: the console and error reporting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class UserError(Exception):
+    """A problem the user can fix (bad input, missing database, ...): printed, exit 1."""
+
+
+@contextmanager
+def reported_errors(*kinds: type[BaseException]) -> Iterator[None]:
+    """Print ``UserError`` and the given exception kinds as one red line and exit 1."""
+    try:
+        yield
+    except (UserError, *kinds) as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None

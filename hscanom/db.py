@@ -1,0 +1,141 @@
+"""One way to reach the database: resolve the URL, make an engine, run migrations.
+
+Every command goes through :func:`database_url` and :func:`engine`. With
+``HSCANOM_DATABASE_URL`` set they use that server and never start one; otherwise they use
+(and, when ``start=True``, start) the embedded cluster under ``HSCANOM_HOME``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from hscanom.config import Settings, libpq_url, sqlalchemy_url
+from hscanom.embedded import EmbeddedCluster
+
+#: Tables whose row counts ``hscanom db status`` reports.
+MAIN_TABLES: tuple[str, ...] = (
+    "hsc_object",
+    "ingest_batch",
+    "ingest_reject",
+    "cutout",
+    "bright_star_mask",
+    "sample",
+    "sample_member",
+    "model",
+    "score_run",
+    "anomaly_score",
+    "embedding",
+    "cluster_label",
+    "release",
+)
+
+
+def cluster(settings: Settings | None = None) -> EmbeddedCluster:
+    """The embedded cluster of ``settings`` (default: from the environment)."""
+    settings = settings or Settings.from_env()
+    return EmbeddedCluster(settings.home)
+
+
+def database_url(settings: Settings | None = None, *, start: bool = True) -> str:
+    """libpq URL of the database in use.
+
+    Args:
+        settings: default from the environment.
+        start: start the embedded cluster if it is not running (ignored for an external URL).
+    """
+    settings = settings or Settings.from_env()
+    if settings.external_url:
+        return libpq_url(settings.external_url)
+    emb = cluster(settings)
+    if start:
+        emb.start()
+    return emb.url()
+
+
+@lru_cache(maxsize=8)
+def _engine_for(url: str) -> sa.Engine:
+    return sa.create_engine(sqlalchemy_url(url), pool_pre_ping=True, future=True)
+
+
+def engine(url: str | None = None) -> sa.Engine:
+    """A (cached) SQLAlchemy engine for ``url`` (default: :func:`database_url`)."""
+    return _engine_for(url or database_url())
+
+
+# -- migrations ---------------------------------------------------------------------------
+def alembic_config(url: str) -> Config:
+    """Alembic configuration for ``url``, independent of the current directory."""
+    from hscanom.schema import migrations
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    cfg.set_main_option("sqlalchemy.url", sqlalchemy_url(url).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the database at ``url`` up to ``revision``."""
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str = "base") -> None:
+    """Migrate the database at ``url`` down to ``revision``."""
+    command.downgrade(alembic_config(url), revision)
+
+
+def current_revision(url: str) -> str | None:
+    """The Alembic revision the database is at (``None`` when never migrated)."""
+    with engine(url).connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str | None:
+    """The newest revision the code ships."""
+    return ScriptDirectory.from_config(alembic_config("postgresql://")).get_current_head()
+
+
+@dataclass
+class Status:
+    """What ``hscanom db status`` reports."""
+
+    mode: str
+    url: str
+    running: bool
+    server_version: str | None
+    revision: str | None
+    head: str | None
+    row_counts: dict[str, int]
+    home: Path | None = None
+    log_file: Path | None = None
+
+
+def status(settings: Settings | None = None) -> Status:
+    """Inspect the database in use without starting anything."""
+    settings = settings or Settings.from_env()
+    if settings.external_url:
+        mode, url, running, home, log = "external", libpq_url(settings.external_url), True, None, None
+    else:
+        emb = cluster(settings)
+        mode, home, log = "embedded", emb.home, emb.log_file
+        running = emb.initialized and emb.is_running()
+        url = emb.url() if emb.initialized else "(not created yet)"
+    version = revision = None
+    counts: dict[str, int] = {}
+    head = head_revision()
+    if running:
+        with engine(url).connect() as conn:
+            version = conn.execute(sa.text("SHOW server_version")).scalar_one()
+            revision = MigrationContext.configure(conn).get_current_revision()
+            present = set(sa.inspect(conn).get_table_names())
+            for table in MAIN_TABLES:
+                if table in present:
+                    counts[table] = conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+    return Status(mode, url, running, version, revision, head, counts, home, log)
