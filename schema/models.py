@@ -126,6 +126,7 @@ hsc_object = sa.Table(
     sa.CheckConstraint("ra >= 0 AND ra < 360", name="ra_range"),
     sa.CheckConstraint("dec >= -90 AND dec <= 90", name="dec_range"),
     sa.Index("ix_hsc_object_q3c", sa.text("q3c_ang2ipix(ra, dec)")),
+    sa.Index("ix_hsc_object_spoint", sa.text("spoint(radians(ra), radians(dec))"), postgresql_using="gist"),
     comment="HSC CAS catalog rows (PDR2 forced/forced2/meas columns), one per object",
 )
 
