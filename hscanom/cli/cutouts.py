@@ -1,0 +1,102 @@
+"""``hscanom ingest cutouts`` and ``hscanom cutouts pack|verify``: image files and shards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from hscanom.cli._common import console, reported_errors
+from hscanom.ingest.cutouts import CutoutIngestReport, ingest_cutouts as _ingest_cutouts
+from hscanom.ingest.pack import ShardChecksumError, pack_sample, verify_shards
+
+app = typer.Typer(help="Pack cutouts into HDF5 image shards and verify them.", no_args_is_help=True)
+
+#: Rejects printed in full; beyond this, a count and the ingest_reject query to see them all.
+SHOW_MAX = 20
+
+_KIND_TITLES = {
+    "corrupt": "corrupt or truncated files",
+    "band": "files of unknown band",
+    "no_match": "files that match no object",
+    "duplicate": "duplicate files (same sha256)",
+    "changed": "files changed since they were stored",
+    "missing_band": "objects missing a band",
+}
+
+
+def _print_ingest(report: CutoutIngestReport) -> None:
+    console.print(
+        f"{report.directory}: {report.n_files} image files, [green]{report.stored} stored[/], "
+        f"{report.unchanged} already stored, {len(report.rejects)} reported (ingest batch {report.batch_id})",
+        soft_wrap=True,
+    )
+    for kind, title in _KIND_TITLES.items():
+        rows = report.of_kind(kind)
+        if not rows:
+            continue
+        console.print(f"[yellow]{len(rows)} {title}:[/]")
+        for r in rows[:SHOW_MAX]:
+            console.print(f"  {r.reason}", highlight=False, soft_wrap=True)
+        if len(rows) > SHOW_MAX:
+            console.print(f"  ... and {len(rows) - SHOW_MAX} more: SELECT * FROM ingest_reject WHERE batch_id = {report.batch_id}")
+
+
+def ingest_cutouts(
+    directory: Path = typer.Argument(..., help="Folder searched recursively for FITS, PNG and JPEG cutouts."),
+    bands: str = typer.Option("g,r,i", "--bands", help="Bands each object should have (comma-separated); also the band of rendered RGB images."),
+) -> None:
+    """Record cutout files (pointers + sha256) in the database, matched to hsc_object.
+
+    FITS cutouts (IMAGE/MASK/VARIANCE, TAN WCS) are matched by the object_id in the file name,
+    else by the WCS centre within 1 arcsec; PNG/JPEG renderings by the object_id in the name.
+    Corrupt, unmatched, duplicate files and objects missing a band are reported; re-running on
+    the same folder stores nothing new.
+    """
+    with reported_errors(NotADirectoryError, ValueError):
+        report = _ingest_cutouts(directory, bands=bands.split(","), progress=True)
+    _print_ingest(report)
+
+
+@app.command()
+def pack(
+    sample: str = typer.Option(..., "--sample", help="Name of the sample to pack."),
+    size: int = typer.Option(96, "--size", help="Stamp side [pixels]."),
+    out: Path | None = typer.Option(None, "--out", help="Shard folder (default $HSCANOM_HOME/shards/<sample>)."),
+    shard_size: int = typer.Option(10_000, "--shard-size", help="Images per shard."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Objects read and preprocessed at a time."),
+) -> None:
+    """Pack a sample's g, r, i cutouts into preprocessed HDF5 shards (resumable)."""
+    with reported_errors(LookupError, ValueError, ShardChecksumError):
+        report = pack_sample(sample, size=size, out=out, shard_size=shard_size, batch_size=batch_size, progress=True)
+    console.print(
+        f"sample {sample}: [green]{report.packed} images packed[/] into {len(report.written)} new shard(s) in {report.out_dir}; "
+        f"{report.already_packed} already packed in {len(report.kept)} verified shard(s); config key {report.config['key']}",
+        soft_wrap=True,
+    )
+    if report.skipped:
+        console.print(f"[yellow]{len(report.skipped)} object(s) skipped (not packed):[/]")
+        for s in report.skipped[:SHOW_MAX]:
+            console.print(f"  {s.object_id}: {s.reason}", highlight=False, soft_wrap=True)
+        if len(report.skipped) > SHOW_MAX:
+            console.print(f"  ... and {len(report.skipped) - SHOW_MAX} more (image_shard.config -> 'skipped')")
+
+
+@app.command()
+def verify(
+    sample: str | None = typer.Option(None, "--sample", help="Only this sample's shards (default: all)."),
+    repair: bool = typer.Option(False, "--repair", help="Drop failing shards (rows and files) so that `pack` redoes them."),
+) -> None:
+    """Check every packed shard's file against its recorded sha256; exit 1 if any fails."""
+    with reported_errors(LookupError):
+        checks = verify_shards(sample, repair=repair, progress=True)
+    bad = [c for c in checks if not c.ok]
+    table = Table("shard", "file", "status")
+    for c in bad:
+        table.add_row(str(c.shard_id), str(c.path), f"[red]{c.problem}[/]" + (" (dropped)" if repair else ""))
+    if bad:
+        console.print(table)
+    console.print(f"{len(checks) - len(bad)} of {len(checks)} shard(s) verified")
+    if bad:
+        raise typer.Exit(1)

@@ -1,0 +1,488 @@
+"""Cutout ingest: pointers to image files, with checksums, matched to ``hsc_object``.
+
+Pixels stay in the files; :func:`ingest_cutouts` records one ``cutout`` row per file
+(absolute path, HDU, format, band, pixel shape, sha256) and reports what it refused.
+
+Accepted files (found recursively under a folder):
+
+* FITS cutouts as the HSC cutout service returns them (``.fits``, ``.fit``, ``.fts``,
+  ``.fits.gz``): one file per object and band, the ``IMAGE`` extension holding the flux
+  with a TAN WCS (0.168"/pixel), usually followed by ``MASK`` and ``VARIANCE``. The band is
+  the primary (or ``IMAGE``) header's ``FILTER`` (``HSC-I``, ``HSC-I2``, ``HSC-R2`` ... map
+  to ``i``, ``r`` ...), or else an ``HSC-<band>`` token in the file name.
+* Pre-rendered RGB cutouts (``.png``, ``.jpg``, ``.jpeg``, e.g. 96 x 96 gri): stored with
+  ``rendered = true`` and band ``'gri'`` (or the three ``bands`` given).
+
+Matching to ``hsc_object``: by an object_id in the file name (a 15 to 19 digit token that
+fits in int64; exactly one distinct such token), else -- FITS only -- by the sky position of
+the central pixel of ``IMAGE`` through its WCS, to the nearest object within 1 arcsec (Q3C).
+
+Refused files become ``ingest_reject`` rows (``reason`` always names the file) and the run
+goes on: corrupt or truncated files, files that match no object, duplicates (same sha256 as
+a stored cutout or an earlier file of the run), files whose content changed since they were
+stored. Objects lacking one of ``bands`` are reported too. A file already stored with the
+same content is skipped, so re-running on a folder stores nothing new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+from astropy.io import fits
+from astropy.wcs import WCS
+from rich.progress import Progress
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from hscanom import db
+from hscanom.ingest import batches
+from hscanom.schema.models import Cutout
+
+__all__ = [
+    "FITS_SUFFIXES",
+    "MATCH_RADIUS_ARCSEC",
+    "RGB_SUFFIXES",
+    "CutoutFile",
+    "CutoutFileError",
+    "CutoutIngestReport",
+    "CutoutReject",
+    "band_from_filter",
+    "band_from_name",
+    "find_cutout_files",
+    "ingest_cutouts",
+    "object_id_from_name",
+    "read_cutout_file",
+]
+
+#: File name endings read as FITS cutouts.
+FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz")
+#: File name endings read as pre-rendered RGB cutouts.
+RGB_SUFFIXES = (".png", ".jpg", ".jpeg")
+#: Largest distance between a cutout's central pixel and its object [arcsec].
+MATCH_RADIUS_ARCSEC = 1.0
+#: Files handled per database transaction.
+CHUNK_FILES = 500
+
+_INT64_MAX = 2**63 - 1
+_ID_TOKEN = re.compile(r"(?<![0-9])([0-9]{15,19})(?![0-9])")
+_FILTER = re.compile(r"^HSC-([GRIZY])2?$", re.IGNORECASE)
+_NAME_FILTER = re.compile(r"(?:^|[-_.])HSC-([GRIZY])2?(?=[-_.])", re.IGNORECASE)
+_FITS_BLOCK = 2880
+
+
+class CutoutFileError(ValueError):
+    """A file that cannot be ingested; the message names the file and the reason."""
+
+    def __init__(self, path: Path, reason: str, *, kind: str = "corrupt", field: str = "file", value: str | None = None):
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason, self.kind, self.field, self.value = path, reason, kind, field, value
+
+
+@dataclass(frozen=True)
+class CutoutFile:
+    """What :func:`read_cutout_file` learnt from one file.
+
+    Attributes:
+        path: absolute path.
+        sha256: hex checksum of the file's bytes.
+        format: ``'fits'``, ``'png'`` or ``'jpeg'``.
+        band: ``g``..``y`` for FITS; three bands (e.g. ``'gri'``) for a rendered image.
+        hdu: HDU holding the pixels (``'IMAGE'``), ``''`` for PNG/JPEG.
+        shape: pixel array shape, numpy order: (ny, nx) or (ny, nx, 3).
+        rendered: True for pre-rendered RGB images.
+        object_id: the object_id in the file name, if any.
+        centre: (ra, dec) of the central pixel from the WCS [deg] (FITS only).
+    """
+
+    path: Path
+    sha256: str
+    format: str
+    band: str
+    hdu: str
+    shape: tuple[int, ...]
+    rendered: bool
+    object_id: int | None
+    centre: tuple[float, float] | None
+
+
+@dataclass(frozen=True)
+class CutoutReject:
+    """A refused file (or, for ``kind='missing_band'``, an object lacking a band).
+
+    ``kind`` is one of ``corrupt``, ``band``, ``no_match``, ``duplicate``, ``changed``,
+    ``missing_band``.
+    """
+
+    kind: str
+    path: str | None
+    field: str
+    value: str | None
+    reason: str
+
+
+@dataclass
+class CutoutIngestReport:
+    """Outcome of :func:`ingest_cutouts`.
+
+    Attributes:
+        batch_id: the ``ingest_batch`` row of the run.
+        directory: folder ingested.
+        n_files: image files found.
+        stored: new ``cutout`` rows.
+        unchanged: files already stored with the same content (skipped).
+        rejects: refused files and objects lacking a band, in the order found.
+        missing_bands: object_id -> bands (of ``bands``) it has no FITS cutout in.
+    """
+
+    batch_id: int
+    directory: Path
+    n_files: int = 0
+    stored: int = 0
+    unchanged: int = 0
+    rejects: list[CutoutReject] = field(default_factory=list)
+    missing_bands: dict[int, list[str]] = field(default_factory=dict)
+
+    def of_kind(self, kind: str) -> list[CutoutReject]:
+        """The rejects of one ``kind``."""
+        return [r for r in self.rejects if r.kind == kind]
+
+    def counts(self) -> dict[str, int]:
+        """Number of rejects of each kind."""
+        out: dict[str, int] = {}
+        for r in self.rejects:
+            out[r.kind] = out.get(r.kind, 0) + 1
+        return out
+
+
+# -- reading one file ----------------------------------------------------------------------
+def object_id_from_name(name: str) -> int | None:
+    """The HSC object_id written in a file name, or None.
+
+    An id is a run of 15 to 19 digits (not part of a longer run) that fits in int64. When
+    the name holds several different such tokens it is ambiguous and None is returned.
+    """
+    ids = {int(t) for t in _ID_TOKEN.findall(name)}
+    ids = {i for i in ids if i <= _INT64_MAX}
+    return ids.pop() if len(ids) == 1 else None
+
+
+def band_from_filter(value: str) -> str | None:
+    """``'HSC-I'``, ``'HSC-I2'``, ``'HSC-R2'``, ... -> ``'i'``, ``'i'``, ``'r'``; None otherwise."""
+    m = _FILTER.match(value.strip())
+    return m.group(1).lower() if m else None
+
+
+def band_from_name(name: str) -> str | None:
+    """The band of an ``HSC-<band>`` token in a file name (``..._HSC-I.fits``, ``-HSC-R2-``)."""
+    m = _NAME_FILTER.search(name)
+    return m.group(1).lower() if m else None
+
+
+def _kind_of(path: Path) -> str | None:
+    name = path.name.lower()
+    if name.endswith(FITS_SUFFIXES):
+        return "fits"
+    if name.endswith(RGB_SUFFIXES):
+        return "rgb"
+    return None
+
+
+def find_cutout_files(directory: Path) -> list[Path]:
+    """Image files (FITS, PNG, JPEG) under ``directory``, recursively, sorted, absolute."""
+    directory = Path(directory).resolve()
+    return sorted(p for p in directory.rglob("*") if p.is_file() and _kind_of(p) is not None)
+
+
+def _read_fits(path: Path, data: bytes) -> tuple[str, tuple[int, ...], tuple[float, float]]:
+    """Band, IMAGE shape and central-pixel (ra, dec) of a FITS cutout's bytes."""
+    if not data.startswith(b"SIMPLE") and not data.startswith(b"\x1f\x8b"):
+        raise CutoutFileError(path, "not a FITS file (no SIMPLE card at the start)")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            hdul = fits.open(io.BytesIO(data), lazy_load_hdus=False, memmap=False)
+        except Exception as exc:  # astropy raises OSError, TypeError, ValueError ... on bad bytes
+            raise CutoutFileError(path, f"unreadable FITS: {exc}") from None
+        with hdul:
+            problems = [str(w.message) for w in caught if "truncated" in str(w.message) or "Error validating header" in str(w.message)]
+            if problems:
+                raise CutoutFileError(path, f"truncated or corrupt FITS: {problems[0]}")
+            if not data.startswith(b"\x1f\x8b"):
+                end = max(h.fileinfo()["datLoc"] + h.fileinfo()["datSpan"] for h in hdul)
+                if len(data) < end or len(data) % _FITS_BLOCK:
+                    raise CutoutFileError(path, f"truncated FITS: {len(data)} bytes, the HDUs need {end}")
+            if "IMAGE" not in hdul:
+                raise CutoutFileError(path, f"no IMAGE HDU (HDUs: {', '.join(h.name for h in hdul)})", field="hdu")
+            image = hdul["IMAGE"]
+            try:
+                pixels = image.data
+            except Exception as exc:
+                raise CutoutFileError(path, f"truncated or corrupt IMAGE data: {exc}") from None
+            if pixels is None or pixels.ndim != 2:
+                raise CutoutFileError(path, f"IMAGE is not a 2-d image (shape {None if pixels is None else pixels.shape})", field="hdu")
+            filt = hdul[0].header.get("FILTER") or image.header.get("FILTER")
+            band = band_from_filter(str(filt)) if filt else band_from_name(path.name)
+            if band is None:
+                why = f"FILTER = {filt!r} is not an HSC broad band" if filt else "no FILTER keyword and no HSC-<band> in the file name"
+                raise CutoutFileError(path, f"cannot tell the band: {why}", kind="band", field="FILTER", value=str(filt) if filt else None)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    wcs = WCS(image.header)
+                if not wcs.has_celestial:
+                    raise ValueError("no celestial WCS in the IMAGE header")
+                ny, nx = pixels.shape
+                ra, dec = wcs.celestial.pixel_to_world_values((nx - 1) / 2.0, (ny - 1) / 2.0)
+            except Exception as exc:
+                raise CutoutFileError(path, f"bad WCS: {exc}", field="WCS") from None
+            if not (np.isfinite(ra) and np.isfinite(dec)):
+                raise CutoutFileError(path, "bad WCS: the central pixel has no sky position", field="WCS")
+            return band, tuple(int(n) for n in pixels.shape), (float(ra) % 360.0, float(dec))
+
+
+def _read_rgb(path: Path, data: bytes) -> tuple[str, tuple[int, ...]]:
+    """Format (``png``/``jpeg``) and (ny, nx, 3) shape of a rendered RGB image's bytes."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()  # decodes everything: raises on truncated data
+            fmt, mode, (w, h) = img.format, img.mode, img.size
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+        raise CutoutFileError(path, f"unreadable or truncated image: {exc}") from None
+    if fmt not in ("PNG", "JPEG"):
+        raise CutoutFileError(path, f"expected PNG or JPEG, found {fmt}")
+    if mode != "RGB":
+        raise CutoutFileError(path, f"expected an RGB image, found mode {mode}", field="mode", value=mode)
+    return fmt.lower(), (h, w, 3)
+
+
+def read_cutout_file(path: str | Path, *, rgb_band: str = "gri") -> CutoutFile:
+    """Read, check and checksum one cutout file.
+
+    Args:
+        path: a FITS or PNG/JPEG file.
+        rgb_band: band recorded for rendered RGB images.
+
+    Raises:
+        CutoutFileError: the file is corrupt, truncated, not an image, or of unknown band.
+    """
+    path = Path(path).resolve()
+    kind = _kind_of(path)
+    if kind is None:
+        raise CutoutFileError(path, "not a FITS, PNG or JPEG file name")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CutoutFileError(path, f"cannot read: {exc.strerror}") from None
+    if not data:
+        raise CutoutFileError(path, "empty file")
+    sha = hashlib.sha256(data).hexdigest()
+    oid = object_id_from_name(path.name)
+    if kind == "fits":
+        band, shape, centre = _read_fits(path, data)
+        return CutoutFile(path, sha, "fits", band, "IMAGE", shape, False, oid, centre)
+    fmt, shape = _read_rgb(path, data)
+    return CutoutFile(path, sha, fmt, rgb_band, "", shape, True, oid, None)
+
+
+def _record_rejects(conn: sa.Connection, batch_id: int, rejects: Sequence[CutoutReject]) -> None:
+    batches.record_rejects(conn, batch_id, (batches.Reject(None, r.field, r.value, r.reason) for r in rejects))
+
+
+# -- matching and storing ------------------------------------------------------------------
+def _match_by_position(conn: sa.Connection, files: Sequence[CutoutFile]) -> dict[Path, int]:
+    """Nearest ``hsc_object`` within :data:`MATCH_RADIUS_ARCSEC` of each file's centre (Q3C)."""
+    if not files:
+        return {}
+    rows = conn.execute(
+        sa.text(
+            """SELECT DISTINCT ON (f.k) f.k, o.object_id
+               FROM unnest(CAST(:k AS int[]), CAST(:ra AS float8[]), CAST(:dec AS float8[])) AS f(k, ra, dec)
+               JOIN hsc_object o ON q3c_join(f.ra, f.dec, o.ra, o.dec, :radius)
+               ORDER BY f.k, q3c_dist(f.ra, f.dec, o.ra, o.dec), o.object_id"""
+        ),
+        {
+            "k": list(range(len(files))),
+            "ra": [f.centre[0] for f in files],
+            "dec": [f.centre[1] for f in files],
+            "radius": MATCH_RADIUS_ARCSEC / 3600.0,
+        },
+    )
+    return {files[k].path: int(oid) for k, oid in rows}
+
+
+def _store_chunk(conn: sa.Connection, batch_id: int, files: list[CutoutFile], seen: dict[str, str], report: CutoutIngestReport, touched: set[int]) -> None:
+    """Classify one chunk of read files, insert the new ``cutout`` rows and the rejects."""
+    rejects: list[CutoutReject] = []
+
+    def reject(f: CutoutFile, kind: str, fld: str, value: str | None, reason: str) -> None:
+        rejects.append(CutoutReject(kind, str(f.path), fld, value, f"{f.path}: {reason}"))
+
+    stored_by_uri = {
+        (uri, hdu): (sha, oid)
+        for uri, hdu, sha, oid in conn.execute(
+            sa.text("SELECT uri, hdu, sha256, object_id FROM cutout WHERE uri = ANY(:u)"),
+            {"u": [str(f.path) for f in files]},
+        )
+    }
+    stored_by_sha = dict(
+        conn.execute(
+            sa.text("SELECT DISTINCT ON (sha256) sha256, uri FROM cutout WHERE sha256 = ANY(:s) ORDER BY sha256, id"),
+            {"s": [f.sha256 for f in files]},
+        ).all()
+    )
+    candidates: list[CutoutFile] = []
+    for f in files:
+        known = stored_by_uri.get((str(f.path), f.hdu))
+        if known is not None:
+            if known[0] == f.sha256:
+                report.unchanged += 1
+                if f.format == "fits":
+                    touched.add(int(known[1]))
+            else:
+                reject(f, "changed", "sha256", f.sha256, f"content changed since it was stored (sha256 was {known[0]}); not updated")
+            continue
+        first = stored_by_sha.get(f.sha256) or seen.get(f.sha256)
+        if first is not None:
+            reject(f, "duplicate", "sha256", f.sha256, f"duplicate of {first} (same sha256); not stored twice")
+            continue
+        seen[f.sha256] = str(f.path)
+        candidates.append(f)
+
+    named = [f for f in candidates if f.object_id is not None]
+    existing = {
+        int(r)
+        for r in conn.execute(
+            sa.text("SELECT object_id FROM hsc_object WHERE object_id = ANY(:ids)"), {"ids": [f.object_id for f in named]}
+        ).scalars()
+    }
+    by_position = _match_by_position(conn, [f for f in candidates if f.object_id is None and f.centre is not None])
+    rows = []
+    for f in candidates:
+        if f.object_id is not None:
+            oid = f.object_id if f.object_id in existing else None
+            if oid is None:
+                reject(f, "no_match", "object_id", str(f.object_id), f"object_id {f.object_id} from the file name is not in hsc_object")
+        elif f.centre is not None:
+            oid = by_position.get(f.path)
+            if oid is None:
+                ra, dec = f.centre
+                reject(f, "no_match", "WCS", f"{ra:.6f} {dec:+.6f}", f"no hsc_object within {MATCH_RADIUS_ARCSEC:g} arcsec of the centre (ra {ra:.6f}, dec {dec:+.6f} deg) and no object_id in the name")
+        else:
+            oid = None
+            reject(f, "no_match", "object_id", None, "no object_id in the file name (rendered images are matched by name only)")
+        if oid is None:
+            seen.pop(f.sha256, None)
+            continue
+        rows.append(
+            {"object_id": oid, "band": f.band, "uri": str(f.path), "hdu": f.hdu, "format": f.format,
+             "rendered": f.rendered, "shape": list(f.shape), "sha256": f.sha256, "ingest_batch_id": batch_id}
+        )
+        if f.format == "fits":
+            touched.add(oid)
+    if rows:
+        stmt = pg_insert(Cutout.__table__).on_conflict_do_nothing(index_elements=["uri", "hdu"]).returning(Cutout.__table__.c.id)
+        report.stored += len(conn.execute(stmt, rows).all())
+    _record_rejects(conn, batch_id, rejects)
+    report.rejects.extend(rejects)
+
+
+
+def _missing_bands(conn: sa.Connection, object_ids: set[int], bands: Sequence[str]) -> dict[int, list[str]]:
+    """object_id -> bands of ``bands`` without a FITS cutout, for the given objects."""
+    if not object_ids or not bands:
+        return {}
+    rows = conn.execute(
+        sa.text(
+            """SELECT o.id, array_agg(b.band ORDER BY b.pos)
+               FROM unnest(CAST(:ids AS bigint[])) AS o(id)
+               CROSS JOIN unnest(CAST(:bands AS text[])) WITH ORDINALITY AS b(band, pos)
+               WHERE NOT EXISTS (SELECT 1 FROM cutout c WHERE c.object_id = o.id AND c.band = b.band AND c.format = 'fits')
+               GROUP BY o.id ORDER BY o.id"""
+        ),
+        {"ids": sorted(object_ids), "bands": list(bands)},
+    )
+    return {int(oid): list(missing) for oid, missing in rows}
+
+
+def ingest_cutouts(
+    directory: str | Path,
+    *,
+    bands: Sequence[str] = ("g", "r", "i"),
+    url: str | None = None,
+    progress: bool = False,
+) -> CutoutIngestReport:
+    """Record the cutout files under ``directory`` in ``cutout``; report what was refused.
+
+    Files are handled :data:`CHUNK_FILES` at a time, each chunk in one transaction, so an
+    interrupted run keeps what it stored and a re-run picks up the rest (files already
+    stored with the same sha256 are skipped).
+
+    Args:
+        directory: folder searched recursively for FITS, PNG and JPEG files.
+        bands: bands every object should have a FITS cutout in (missing ones are reported);
+            when three, also the band recorded for rendered RGB images (default ``'gri'``).
+        url: database URL (default: :func:`hscanom.db.database_url`).
+        progress: show a progress bar.
+
+    Returns:
+        The report; rejects are also stored as ``ingest_reject`` rows of the batch.
+
+    Raises:
+        NotADirectoryError: ``directory`` is not a folder.
+        ValueError: ``bands`` names a band outside ``grizy``.
+    """
+    directory = Path(directory).resolve()
+    if not directory.is_dir():
+        raise NotADirectoryError(f"{directory}: not a folder")
+    bands = [b.strip().lower() for b in bands if b.strip()]
+    bad = [b for b in bands if b not in "grizy" or len(b) != 1]
+    if bad:
+        raise ValueError(f"--bands: unknown band(s) {', '.join(bad)}; expected some of g, r, i, z, y")
+    rgb_band = "".join(bands) if len(bands) == 3 else "gri"
+    engine = db.engine(url)
+    files = find_cutout_files(directory)
+    with batches.ingest_batch(engine, "cutouts", str(directory), details={"bands": bands}) as batch_id:
+        report = CutoutIngestReport(batch_id=batch_id, directory=directory, n_files=len(files))
+        seen: dict[str, str] = {}
+        touched: set[int] = set()
+        with Progress(disable=not progress, transient=True) as bar:
+            task = bar.add_task("ingesting cutouts", total=len(files))
+            for start in range(0, len(files), CHUNK_FILES):
+                read: list[CutoutFile] = []
+                unreadable: list[CutoutReject] = []
+                for path in files[start : start + CHUNK_FILES]:
+                    try:
+                        read.append(read_cutout_file(path, rgb_band=rgb_band))
+                    except CutoutFileError as exc:
+                        unreadable.append(CutoutReject(exc.kind, str(exc.path), exc.field, exc.value, str(exc)))
+                    bar.advance(task)
+                with engine.begin() as conn:
+                    _record_rejects(conn, batch_id, unreadable)
+                    report.rejects.extend(unreadable)
+                    _store_chunk(conn, batch_id, read, seen, report, touched)
+        with engine.begin() as conn:
+            report.missing_bands = _missing_bands(conn, touched, bands)
+            missing = [
+                CutoutReject("missing_band", None, "band", str(oid), f"object {oid} has no {'/'.join(m)}-band FITS cutout (folder {directory})")
+                for oid, m in report.missing_bands.items()
+            ]
+            _record_rejects(conn, batch_id, missing)
+            report.rejects.extend(missing)
+            batches.close_batch(
+                conn,
+                batch_id,
+                rows_read=report.n_files,
+                rows_stored=report.stored,
+                rows_rejected=sum(1 for r in report.rejects if r.kind != "missing_band"),
+                details={"unchanged": report.unchanged, "rejects": report.counts(), "objects_missing_band": len(report.missing_bands)},
+            )
+    return report

@@ -1,0 +1,432 @@
+"""Packing: a sample's g, r, i FITS cutouts -> preprocessed 96 x 96 RGB images in HDF5 shards.
+
+For each member of a sample (``sample_member``, in ``idx`` order) :func:`pack_sample`
+
+1. reads the object's g, r and i FITS cutouts (``cutout`` rows, newest per band; the file's
+   sha256 must still match the stored one);
+2. cuts a ``size x size`` stamp centred on the object's catalog (ra, dec), located through
+   the ``IMAGE`` WCS, with :class:`astropy.nddata.Cutout2D` (``mode='partial'``,
+   ``fill_value=0``: pixels beyond the file's edge are 0, the sky level);
+3. maps the three bands with the shared preprocessing
+   :func:`hscanom.ml.preprocess.preprocess` (Lupton asinh RGB, stretch 0.5, Q 15,
+   minimum 0, 8-bit quantised, in [0, 1]) -- the exact function training and scoring use;
+4. appends the batch to the current shard (:mod:`hscanom.ingest.shards`).
+
+Images are stored as ``uint8`` codes: the preprocessing output is ``k/255`` by construction,
+so this is lossless (the shard writer refuses anything else) and 4x smaller than float32.
+
+Memory is bounded by one batch of ``batch_size`` objects. A shard is registered in
+``image_shard`` (with its sha256, ``n_images`` and config) and its objects in
+``packed_image`` in one transaction once the file is complete, so after a kill the
+complete shards stay, the partial one is redone, and a re-run packs only the members not
+yet packed with the same configuration (same ``config['key']``). Complete shards are
+verified against their sha256 before a run resumes (:func:`verify_shards`).
+
+Objects lacking a band, or whose files are unreadable or changed, are skipped -- never
+zero-filled -- listed in the report and in the ``skipped`` entry of the config of the shard
+being filled at the time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+from astropy.io import fits
+from astropy.nddata import Cutout2D
+from astropy.wcs import WCS
+from rich.progress import Progress
+
+from hscanom import db
+from hscanom.checksum import sha256_file
+from hscanom.config import Settings
+from hscanom.ingest import shards
+from hscanom.ml import preprocess as pp
+
+__all__ = [
+    "PACK_BANDS",
+    "PackReport",
+    "ShardCheck",
+    "ShardChecksumError",
+    "Skipped",
+    "pack_config",
+    "pack_sample",
+    "read_stamp",
+    "sample_shards",
+    "verify_shards",
+]
+
+#: Bands stacked into each image, in the order given to the preprocessing.
+PACK_BANDS = ("g", "r", "i")
+#: Shared preprocessing: (g, r, i) stacks (N, H, W) -> float32 (N, H, W, 3) in [0, 1].
+PREPROCESS: Callable[..., np.ndarray] = pp.preprocess
+
+
+class ShardChecksumError(RuntimeError):
+    """Complete shards whose files are missing or no longer match their sha256."""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A sample member that was not packed, and why."""
+
+    object_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class ShardCheck:
+    """Result of checking one registered shard against its checksum."""
+
+    shard_id: int
+    path: Path
+    ok: bool
+    problem: str | None = None
+
+
+@dataclass
+class PackReport:
+    """Outcome of :func:`pack_sample`.
+
+    Attributes:
+        sample: sample name.
+        out_dir: folder of the shards.
+        config: the packing configuration (``pack_config``).
+        kept: complete shards from earlier runs, verified and kept.
+        written: shards written by this run.
+        packed: images written by this run.
+        already_packed: members packed by earlier runs.
+        skipped: members not packed (missing band, unreadable or changed file).
+    """
+
+    sample: str
+    out_dir: Path
+    config: dict
+    kept: list[Path] = field(default_factory=list)
+    written: list[shards.WrittenShard] = field(default_factory=list)
+    packed: int = 0
+    already_packed: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def pack_config(size: int = 96) -> dict:
+    """The configuration that identifies a packing (recorded in each shard's config).
+
+    ``key`` is a hash of everything else: two packings of a sample with the same key hold
+    the same pixels, and a re-run continues the packing with its key.
+    """
+    params = {
+        "size": int(size),
+        "bands": list(PACK_BANDS),
+        "dtype": "uint8",
+        "images_scale": "1/255",
+        "centring": "catalog (ra, dec) through the IMAGE WCS; astropy Cutout2D mode=partial fill_value=0",
+        "preprocessing": {
+            "function": f"{PREPROCESS.__module__}.{PREPROCESS.__name__}",
+            "stretch": pp.LUPTON_STRETCH,
+            "Q": pp.LUPTON_Q,
+            "minimum": pp.LUPTON_MINIMUM,
+        },
+        "shard_format": shards.FORMAT,
+        "shard_version": shards.VERSION,
+    }
+    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+    return {**params, "key": key}
+
+
+# -- reading one object's bands ------------------------------------------------------------
+class _StampError(Exception):
+    """An object's cutout file cannot be used (message names the file)."""
+
+
+def read_stamp(uri: str, hdu: str, sha256: str | None, ra: float, dec: float, size: int) -> np.ndarray:
+    """The ``size x size`` float32 stamp of a FITS cutout centred on (ra, dec) [deg].
+
+    The position goes through the HDU's WCS to a pixel position, then ``Cutout2D`` (partial
+    mode, fill 0) cuts the stamp: pixels outside the file are 0. When ``sha256`` is given the
+    file must still have it.
+
+    Raises:
+        _StampError: unreadable, changed, or the position lies off the image.
+    """
+    try:
+        data = Path(uri).read_bytes()
+    except OSError as exc:
+        raise _StampError(f"{uri}: cannot read ({exc.strerror})") from None
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise _StampError(f"{uri}: content changed since ingest (sha256 differs)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with fits.open(io.BytesIO(data), memmap=False) as hdul:
+                image = hdul[hdu]
+                pixels = np.asarray(image.data, dtype=np.float32)
+                wcs = WCS(image.header)
+                if wcs.naxis != 2:
+                    wcs = wcs.celestial
+            x, y = wcs.world_to_pixel_values(ra, dec)
+            stamp = Cutout2D(pixels, (float(x), float(y)), (size, size), mode="partial", fill_value=0.0, copy=True)
+    except Exception as exc:  # astropy: OSError, KeyError, ValueError, NoOverlapError ...
+        raise _StampError(f"{uri}: {type(exc).__name__}: {exc}") from None
+    return stamp.data.astype(np.float32, copy=False)
+
+
+# -- database queries ----------------------------------------------------------------------
+def _sample_id(conn: sa.Connection, sample: str) -> int:
+    sid = conn.execute(sa.text("SELECT id FROM sample WHERE name = :n"), {"n": sample}).scalar()
+    if sid is None:
+        raise LookupError(f"no sample named {sample!r}")
+    return int(sid)
+
+
+def _registered(conn: sa.Connection, sample_id: int, key: str) -> list[tuple[int, Path, str | None, int]]:
+    """(id, path, sha256, index) of the shards registered for a sample and config key."""
+    rows = conn.execute(
+        sa.text(
+            """SELECT id, uri, sha256, (config->>'index')::int FROM image_shard
+               WHERE kind = 'packed' AND sample_id = :s AND config->>'key' = :k ORDER BY (config->>'index')::int"""
+        ),
+        {"s": sample_id, "k": key},
+    )
+    return [(int(i), Path(u), s, int(x)) for i, u, s, x in rows]
+
+
+_UNPACKED = """
+    FROM sample_member m
+    WHERE m.sample_id = :s AND NOT EXISTS (
+        SELECT 1 FROM packed_image p JOIN image_shard sh ON sh.id = p.shard_id
+        WHERE p.object_id = m.object_id AND sh.kind = 'packed' AND sh.sample_id = :s AND sh.config->>'key' = :k)
+"""
+
+
+def _unpacked_pages(engine: sa.Engine, sample_id: int, key: str, page: int) -> Iterator[list[tuple]]:
+    """Pages of (object_id, ra, dec, {band: (uri, hdu, sha256)}) of unpacked members by idx."""
+    after = -1
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    f"""WITH page AS (SELECT m.idx, m.object_id {_UNPACKED} AND m.idx > :after ORDER BY m.idx LIMIT :n)
+                        SELECT page.idx, page.object_id, o.ra, o.dec, c.band, c.uri, c.hdu, c.sha256
+                        FROM page JOIN hsc_object o ON o.object_id = page.object_id
+                        LEFT JOIN LATERAL (
+                            SELECT DISTINCT ON (band) band, uri, hdu, sha256 FROM cutout
+                            WHERE cutout.object_id = page.object_id AND format = 'fits' AND band = ANY(:bands)
+                            ORDER BY band, id DESC) c ON true
+                        ORDER BY page.idx"""
+                ),
+                {"s": sample_id, "k": key, "after": after, "n": page, "bands": list(PACK_BANDS)},
+            ).all()
+        if not rows:
+            return
+        out: dict[int, tuple] = {}
+        for idx, oid, ra, dec, band, uri, hdu, sha in rows:
+            entry = out.setdefault(idx, (int(oid), float(ra), float(dec), {}))
+            if band is not None:
+                entry[3][band] = (uri, hdu, sha)
+        yield list(out.values())
+        after = max(out)
+
+
+def _register(engine: sa.Engine, written: shards.WrittenShard, sample_id: int, config: dict, object_ids: np.ndarray) -> None:
+    """One transaction: the ``image_shard`` row and its ``packed_image`` rows."""
+    with engine.begin() as conn:
+        shard_id = conn.execute(
+            sa.text(
+                """INSERT INTO image_shard (kind, uri, sha256, n_images, config, sample_id)
+                   VALUES ('packed', :u, :h, :n, CAST(:c AS jsonb), :s) RETURNING id"""
+            ),
+            {"u": str(written.path), "h": written.sha256, "n": written.n_images, "c": json.dumps(config), "s": sample_id},
+        ).scalar_one()
+        raw = conn.connection.driver_connection
+        with raw.cursor().copy("COPY packed_image (shard_id, object_id, row) FROM STDIN") as copy:
+            for row, oid in enumerate(object_ids.tolist()):
+                copy.write_row((shard_id, oid, row))
+
+
+# -- verification --------------------------------------------------------------------------
+def verify_shards(
+    sample: str | None = None, *, url: str | None = None, repair: bool = False, progress: bool = False
+) -> list[ShardCheck]:
+    """Check registered packed shards: file present and whole-file sha256 as recorded.
+
+    Args:
+        sample: only this sample's shards (default: all packed shards).
+        url: database URL.
+        repair: delete the rows (and the files) of the shards that fail, so that the next
+            :func:`pack_sample` packs those objects again.
+        progress: show a progress bar.
+    """
+    engine = db.engine(url)
+    with engine.connect() as conn:
+        params: dict = {}
+        where = "kind = 'packed'"
+        if sample is not None:
+            params["s"] = _sample_id(conn, sample)
+            where += " AND sample_id = :s"
+        rows = conn.execute(sa.text(f"SELECT id, uri, sha256 FROM image_shard WHERE {where} ORDER BY id"), params).all()
+    checks = []
+    with Progress(disable=not progress, transient=True) as bar:
+        for shard_id, uri, sha in bar.track(rows, description="verifying shards"):
+            checks.append(_check_one(int(shard_id), Path(uri), sha))
+    bad = [c for c in checks if not c.ok]
+    if repair and bad:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM image_shard WHERE id = ANY(:ids)"), {"ids": [c.shard_id for c in bad]})
+        for c in bad:
+            c.path.unlink(missing_ok=True)
+    return checks
+
+
+def _check_one(shard_id: int, path: Path, sha: str | None) -> ShardCheck:
+    if not path.is_file():
+        return ShardCheck(shard_id, path, False, "file missing")
+    actual = sha256_file(path)
+    if actual != sha:
+        return ShardCheck(shard_id, path, False, f"sha256 {actual} differs from the recorded {sha}")
+    return ShardCheck(shard_id, path, True)
+
+
+def sample_shards(sample: str, *, size: int = 96, url: str | None = None) -> list[Path]:
+    """Paths of the complete packed shards of ``sample`` (current config), in order."""
+    engine = db.engine(url)
+    with engine.connect() as conn:
+        return [p for _i, p, _s, _x in _registered(conn, _sample_id(conn, sample), pack_config(size)["key"])]
+
+
+# -- packing -------------------------------------------------------------------------------
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "sample"
+
+
+def _load_batch(members: Sequence[tuple], size: int, report: PackReport, skipped_here: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Stamps of a batch of members -> (object_ids (B,), preprocessed images (B, size, size, 3))."""
+    ids, stacks = [], []
+    for oid, ra, dec, files in members:
+        missing = [b for b in PACK_BANDS if b not in files]
+        try:
+            if missing:
+                raise _StampError(f"no {'/'.join(missing)}-band FITS cutout")
+            stack = [read_stamp(*files[b], ra, dec, size) for b in PACK_BANDS]
+        except _StampError as exc:
+            report.skipped.append(Skipped(oid, str(exc)))
+            skipped_here.append({"object_id": oid, "reason": str(exc)})
+            continue
+        ids.append(oid)
+        stacks.append(stack)
+    if not ids:
+        return np.empty(0, np.int64), np.empty((0, size, size, 3), np.float32)
+    bands = np.asarray(stacks, dtype=np.float32)  # (B, 3, size, size)
+    images = PREPROCESS(bands[:, 0], bands[:, 1], bands[:, 2])
+    return np.asarray(ids, dtype=np.int64), images
+
+
+def pack_sample(
+    sample: str,
+    *,
+    size: int = 96,
+    out: str | Path | None = None,
+    shard_size: int = 10_000,
+    batch_size: int = 64,
+    url: str | None = None,
+    progress: bool = False,
+    on_batch: Callable[[int], None] | None = None,
+) -> PackReport:
+    """Pack the members of ``sample`` into shards; resumable.
+
+    Args:
+        sample: name of the sample (``sample.name``).
+        size: stamp side [pixels].
+        out: folder of the shards (default ``$HSCANOM_HOME/shards/<sample>``).
+        shard_size: images per shard (the last one may hold fewer).
+        batch_size: objects read and preprocessed at a time (bounds memory).
+        url: database URL.
+        progress: show a progress bar.
+        on_batch: called with the number of images this run has written so far, after each
+            batch is appended (progress reporting, or interrupting in tests).
+
+    Returns:
+        The report.
+
+    Raises:
+        LookupError: no such sample.
+        ShardChecksumError: a complete shard of an earlier run is missing or altered
+            (repair with :func:`verify_shards` ``repair=True``, then re-run).
+    """
+    if size < 1 or shard_size < 1 or batch_size < 1:
+        raise ValueError("size, shard_size and batch_size must be >= 1")
+    engine = db.engine(url)
+    config = pack_config(size)
+    key = config["key"]
+    with engine.connect() as conn:
+        sample_id = _sample_id(conn, sample)
+        registered = _registered(conn, sample_id, key)
+        n_todo = conn.execute(sa.text(f"SELECT count(*) {_UNPACKED}"), {"s": sample_id, "k": key}).scalar_one()
+        n_members = conn.execute(sa.text("SELECT count(*) FROM sample_member WHERE sample_id = :s"), {"s": sample_id}).scalar_one()
+    out_dir = Path(out).resolve() if out else Settings.from_env().home / "shards" / _safe_name(sample)
+    report = PackReport(sample, out_dir, config, already_packed=n_members - n_todo)
+
+    bad = [c for c in (_check_one(i, p, s) for i, p, s, _x in registered) if not c.ok]
+    if bad:
+        lines = "; ".join(f"{c.path}: {c.problem}" for c in bad)
+        raise ShardChecksumError(
+            f"{len(bad)} packed shard(s) of sample {sample!r} fail verification: {lines}. "
+            "Run `hscanom cutouts verify --sample NAME --repair` to drop them, then pack again."
+        )
+    report.kept = [p for _i, p, _s, _x in registered]
+    next_index = max((x for *_r, x in registered), default=-1) + 1
+    stem = f"{_safe_name(sample)}-{size}px-{key}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.glob(f"{stem}-*.h5.partial"):
+        stale.unlink()
+
+    writer: shards.ShardWriter | None = None
+    shard_ids: list[np.ndarray] = []
+    skipped_here: list[dict] = []
+
+    def finish() -> None:
+        nonlocal writer, shard_ids, skipped_here, next_index
+        written = writer.close()
+        _register(engine, written, sample_id, {**writer.config, "skipped": skipped_here}, np.concatenate(shard_ids) if shard_ids else np.empty(0, np.int64))
+        report.written.append(written)
+        writer, shard_ids, skipped_here = None, [], []
+        next_index += 1
+
+    with Progress(disable=not progress) as bar:
+        task = bar.add_task(f"packing {sample}", total=n_todo)
+        try:
+            for page in _unpacked_pages(engine, sample_id, key, batch_size):
+                ids, images = _load_batch(page, size, report, skipped_here)
+                start = 0
+                while start < len(ids):
+                    if writer is None:
+                        writer = shards.ShardWriter(
+                            out_dir / f"{stem}-{next_index:05d}.h5",
+                            image_shape=(size, size, 3),
+                            config={**config, "index": next_index, "sample": sample},
+                        )
+                    take = min(shard_size - writer.n_images, len(ids) - start)
+                    writer.append(ids[start : start + take], images[start : start + take])
+                    shard_ids.append(ids[start : start + take])
+                    report.packed += take
+                    start += take
+                    if writer.n_images == shard_size:
+                        finish()
+                bar.advance(task, len(page))
+                if on_batch is not None:
+                    on_batch(report.packed)
+            if writer is not None and writer.n_images:
+                finish()
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+    return report
