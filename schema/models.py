@@ -294,6 +294,32 @@ class ScoreRun(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
+class ScoreBatch(Base):
+    """A unit of scoring work: sample members with ``idx_lo <= idx < idx_hi``.
+
+    Workers claim batches with ``SELECT ... FOR UPDATE SKIP LOCKED`` and hold them under a
+    lease; a batch whose lease expired (its worker died) is claimed again.
+    """
+
+    __tablename__ = "score_batch"
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('pending', 'running', 'done')", name="status"),
+        sa.CheckConstraint("idx_lo < idx_hi", name="idx_range"),
+        {"comment": "Scoring work queue: one row per batch of sample members"},
+    )
+
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("score_run.id", ondelete="CASCADE"), primary_key=True)
+    batch_no: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    idx_lo: Mapped[int] = mapped_column(sa.BigInteger, comment="First sample idx of the batch")
+    idx_hi: Mapped[int] = mapped_column(sa.BigInteger, comment="One past the last sample idx")
+    status: Mapped[str] = mapped_column(sa.Text, server_default="pending")
+    worker: Mapped[str | None] = mapped_column(sa.Text, comment="host:pid of the worker holding or finishing it")
+    lease_expires: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    missing: Mapped[list[int]] = mapped_column(ARRAY(sa.BigInteger), server_default="{}", comment="Members without packed images (not scored)")
+    finished_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
 _finite = "{c} IS NULL OR {c} NOT IN ('NaN'::float8, 'Infinity'::float8, '-Infinity'::float8)"
 
 

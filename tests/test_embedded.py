@@ -32,7 +32,7 @@ def test_start_twice_status_stop(own_cluster):
     st = db.status(Settings(home=own_cluster.home, external_url=None))
     assert st.mode == "embedded" and st.running
     assert st.server_version.startswith("15")
-    assert st.revision is None and st.head == "0001"
+    assert st.revision is None and st.head == db.head_revision()
     assert own_cluster.log_file.exists()
     assert oct(own_cluster.socket_dir.stat().st_mode & 0o777) == "0o700"
     assert own_cluster.stop() is True
@@ -66,7 +66,7 @@ def test_cli_start_migrate_status_stop(tmp_path, monkeypatch):
     try:
         result = runner.invoke(app, ["db", "start"])
         assert result.exit_code == 0, result.output
-        assert "schema at revision 0001" in result.output
+        assert f"schema at revision {db.head_revision()}" in result.output
         result = runner.invoke(app, ["db", "status"])
         assert result.exit_code == 0, result.output
         assert "embedded (running)" in result.output and "hsc_object" in result.output
@@ -82,7 +82,7 @@ def test_external_url_never_starts_a_cluster(empty_db_url, tmp_path, monkeypatch
     monkeypatch.setenv("HSCANOM_HOME", str(home))
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert db.current_revision(empty_db_url) == "0001"
+    assert db.current_revision(empty_db_url) == db.head_revision()
     result = runner.invoke(app, ["db", "status"])
     assert result.exit_code == 0, result.output
     assert "external" in result.output

@@ -9,8 +9,10 @@ from __future__ import annotations
 import typer
 
 from hscanom import __version__
-from hscanom.cli import db
+from hscanom.cli import cutouts, db, ingest, masks, sample, train
 from hscanom.cli.demo import demo
+from hscanom.cli.score import score
+from hscanom.cli.simulate import simulate
 
 app = typer.Typer(
     name="hscanom",
@@ -20,6 +22,14 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(db.app, name="db")
+ingest.app.command("cutouts")(cutouts.ingest_cutouts)
+app.add_typer(ingest.app, name="ingest")
+app.add_typer(sample.app, name="sample")
+app.add_typer(masks.app, name="masks")
+app.add_typer(cutouts.app, name="cutouts")
+app.add_typer(train.app, name="train")
+app.command()(simulate)
+app.command()(score)
 app.command()(demo)
 
 

@@ -24,3 +24,25 @@ def reported_errors(*kinds: type[BaseException]) -> Iterator[None]:
     except (UserError, *kinds) as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None) -> Iterator:
+    """A Rich progress bar; yields ``advance(n=1, **fields)`` to move it along."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(description, total=total, info="")
+
+        def advance(n: int = 1, info: str = "") -> None:
+            progress.update(task, advance=n, info=info)
+
+        yield advance

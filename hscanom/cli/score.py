@@ -1,0 +1,45 @@
+"""``hscanom score``: anomaly scores of every member of a sample."""
+
+from __future__ import annotations
+
+import psycopg
+import typer
+
+from hscanom import db
+from hscanom.cli._common import console, progress_bar, reported_errors
+from hscanom.config import Settings
+
+
+def score(
+    model: int = typer.Option(..., "--model", help="Id of the WGAN model (its newest encoder is used)."),
+    sample: str = typer.Option(..., "--sample", help="Name of the sample to score."),
+    workers: int = typer.Option(1, help="Worker processes (or Dask tasks with --scheduler)."),
+    batch: int = typer.Option(256, help="Objects per claimed batch."),
+    scheduler: str = typer.Option(None, help="Dask scheduler address (tcp://host:8786) to run the workers on."),
+    lease: float = typer.Option(600.0, help="Seconds a worker holds a batch before others may take it over."),
+) -> None:
+    """Score SAMPLE with a WGAN: raw s_gen, s_disc, s_anom per object into anomaly_score.
+
+    Work is claimed from the database in batches, so any number of workers on any number of
+    machines can score one run; a killed worker's batch is scored again once its lease
+    expires, and re-running a finished run does nothing.
+    """
+    with reported_errors(LookupError, FileNotFoundError, ValueError):
+        from hscanom.ml import runs
+
+        url = db.database_url()
+        with psycopg.connect(url) as conn:
+            total = conn.execute(
+                "SELECT count(*) FROM sample_member m JOIN sample s ON s.id = m.sample_id WHERE s.name = %s", (sample,)
+            ).fetchone()[0]
+        with progress_bar("score", total) as advance:
+            run_id = runs.score(
+                url, model, sample, Settings.from_env().home, workers=workers, batch_size=batch,
+                scheduler=scheduler, lease_seconds=lease, on_batch=advance,
+            )
+        with psycopg.connect(url) as conn:
+            n, status = conn.execute(
+                "SELECT (SELECT count(*) FROM anomaly_score WHERE run_id = r.id), r.status FROM score_run r WHERE r.id = %s",
+                (run_id,),
+            ).fetchone()
+    console.print(f"score run {run_id}: {n:,} objects scored, status {status}")

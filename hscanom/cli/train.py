@@ -1,0 +1,59 @@
+"""``hscanom train``: the WGAN-GP and its encoder."""
+
+from __future__ import annotations
+
+import typer
+
+from hscanom import db
+from hscanom.cli._common import console, progress_bar, reported_errors
+from hscanom.config import Settings
+from hscanom.ml.config import PRESETS, preset
+
+app = typer.Typer(help="Train the WGAN-GP and its encoder on a sample's packed images.", no_args_is_help=True)
+
+_ERRORS = (LookupError, FileNotFoundError, ValueError)
+
+
+def _step_progress(advance):
+    def report(step: int, total: int, losses: dict) -> None:
+        advance(1, "  ".join(f"{k} {v:.3g}" for k, v in losses.items()))
+
+    return report
+
+
+@app.command()
+def wgan(
+    sample: str = typer.Option(..., "--sample", help="Name of the training sample (packed with `hscanom cutouts pack`)."),
+    preset_name: str = typer.Option("paper", "--preset", help=f"Configuration preset: {', '.join(PRESETS)}."),
+    iterations: int = typer.Option(None, help="Generator iterations (default: the preset's)."),
+    image_size: int = typer.Option(None, help="Image side in pixels (default 96)."),
+    seed: int = typer.Option(None, help="Random seed (default 0)."),
+) -> None:
+    """Train the WGAN-GP on SAMPLE; a killed training resumes from its last checkpoint."""
+    with reported_errors(*_ERRORS):
+        from hscanom.ml import runs
+
+        cfg = preset(preset_name, iterations=iterations, image_size=image_size, seed=seed)
+        url = db.database_url()
+        with progress_bar("train WGAN", cfg.iterations) as advance:
+            model_id = runs.train_wgan(url, sample, cfg, Settings.from_env().home, _step_progress(advance))
+    console.print(f"WGAN registered as model {model_id} (next: hscanom train encoder --model {model_id})")
+
+
+@app.command()
+def encoder(
+    model: int = typer.Option(..., "--model", help="Id of the WGAN model."),
+    steps: int = typer.Option(None, help="Training steps (default: the WGAN preset's)."),
+) -> None:
+    """Train the encoder (image -> latent guess) of a WGAN, on the WGAN's training sample."""
+    with reported_errors(*_ERRORS):
+        from hscanom.ml import registry, runs
+
+        url = db.database_url()
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            total = steps or registry.get(conn, model, "wgan").wgan_config.encoder_steps
+        with progress_bar("train encoder", total) as advance:
+            model_id = runs.train_encoder(url, model, _step_progress(advance), steps=steps)
+    console.print(f"encoder registered as model {model_id} (next: hscanom score --model {model} --sample ...)")
