@@ -215,3 +215,16 @@ def test_sigkilled_worker_loses_nothing(trained):
         attempts = conn.execute("SELECT max(attempts), bool_and(status = 'done') FROM score_batch WHERE run_id = %s", (run_id,)).fetchone()
         status = conn.execute("SELECT status FROM score_run WHERE id = %s", (run_id,)).fetchone()[0]
     assert attempts == (2, True) and status == "complete"
+
+
+def test_scoring_runs_as_tasks_on_a_dask_cluster(trained):
+    from dask.distributed import LocalCluster
+
+    url = trained["url"]
+    with psycopg.connect(url, autocommit=True) as conn:
+        _make_sample(conn, "dask", trained["ids"][:12])
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        run_id = runs.score(url, trained["wgan"], "dask", trained["home"], batch_size=4, workers=2, scheduler=cluster.scheduler_address)
+    assert [r[0] for r in _run_rows(url, run_id)] == trained["ids"][:12]
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT status FROM score_run WHERE id = %s", (run_id,)).fetchone()[0] == "complete"

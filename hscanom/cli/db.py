@@ -83,12 +83,12 @@ def url() -> None:
         typer.echo(db.database_url())
 
 
-@app.command()
-def psql() -> None:
-    """Open psql on the database."""
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def psql(ctx: typer.Context) -> None:
+    """Open psql on the database; extra arguments go to psql (e.g. -c "SELECT ...")."""
     with reported_errors(EmbeddedError):
         target = db.database_url()
-    os.execvp("psql", ["psql", target])
+    os.execvp("psql", ["psql", target, *ctx.args])
 
 
 @app.command()
