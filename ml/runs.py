@@ -22,27 +22,19 @@ import psycopg
 
 from hscanom.ml import jobs, registry
 from hscanom.ml.config import WganConfig
+from hscanom.samples import get_sample
 
 Progress = Callable[[int, int, dict], None]
 
 
-def _sample_id(conn: psycopg.Connection, name: str) -> int:
-    row = conn.execute("SELECT id FROM sample WHERE name = %s", (name,)).fetchone()
-    if row is None:
-        raise LookupError(f"no sample named {name!r} (see `hscanom sample list`)")
-    return row[0]
+def packed_shards(url: str, sample: str, image_size: int) -> list[str]:
+    """Paths of the complete packed shards of ``sample`` at ``image_size``, in order."""
+    from hscanom.ingest.pack import sample_shards
 
-
-def packed_shards(conn: psycopg.Connection, sample_id: int, image_size: int) -> list[str]:
-    """Paths of the complete packed shards of a sample at ``image_size``, in id order."""
-    rows = conn.execute(
-        "SELECT uri FROM image_shard WHERE kind = 'packed' AND sample_id = %s AND sha256 IS NOT NULL "
-        "AND (config ->> 'size')::int = %s ORDER BY id",
-        (sample_id, image_size),
-    ).fetchall()
-    if not rows:
-        raise LookupError(f"sample {sample_id} has no packed {image_size}-pixel shards (run `hscanom cutouts pack`)")
-    return [r[0] for r in rows]
+    paths = sample_shards(sample, size=image_size, url=url)
+    if not paths:
+        raise LookupError(f"sample {sample!r} has no packed {image_size}-pixel shards (run `hscanom cutouts pack`)")
+    return [str(p) for p in paths]
 
 
 def _config_tag(cfg: WganConfig) -> str:
@@ -54,9 +46,9 @@ def train_wgan(url: str, sample: str, cfg: WganConfig, home: Path, progress: Pro
     from hscanom.ml.data import count_images, training_batches
     from hscanom.ml.train import WganTrainer
 
+    sample_id = get_sample(sample, url).id
+    shards = packed_shards(url, sample, cfg.image_size)
     with psycopg.connect(url, autocommit=True) as conn:
-        sample_id = _sample_id(conn, sample)
-        shards = packed_shards(conn, sample_id, cfg.image_size)
         directory = Path(home) / "models" / f"wgan-{sample}-{_config_tag(cfg)}"
         existing = registry.find(conn, "wgan", directory)
         if existing:
@@ -86,7 +78,8 @@ def train_encoder(url: str, wgan_id: int, progress: Progress | None = None, step
         if existing:
             return existing
         generator, critic = load_wgan(cfg, wgan.directory)
-        shards = packed_shards(conn, wgan.sample_id, cfg.image_size)
+        training_sample = conn.execute("SELECT name FROM sample WHERE id = %s", (wgan.sample_id,)).fetchone()[0]
+        shards = packed_shards(url, training_sample, cfg.image_size)
         result = EncoderTrainer(cfg, directory, generator, critic).fit(training_batches(shards, cfg.batch_size, seed=cfg.seed), progress)
         metrics = {"final_loss": result.history[-1]["loss"] if result.history else None, "history": result.history}
         return registry.register(conn, "encoder", cfg, directory, sample_id=wgan.sample_id, metrics=metrics, parent_model_id=wgan_id)
@@ -150,7 +143,7 @@ def score(
         if encoder_id is None:
             raise LookupError(f"WGAN {wgan_id} has no encoder yet (run `hscanom train encoder --model {wgan_id}`)")
         cfg = wgan.wgan_config
-        run_id = jobs.create_run(conn, wgan_id, _sample_id(conn, sample), score_params(cfg, encoder_id, batch_size), batch_size)
+        run_id = jobs.create_run(conn, wgan_id, get_sample(sample, url).id, score_params(cfg, encoder_id, batch_size), batch_size)
     results_dir = Path(home) / "results" / f"run-{run_id}"
     factory = partial(load_scorer, url, wgan_id, encoder_id)
     work = partial(jobs.work, url, run_id, factory, results_dir, lease_seconds=lease_seconds)
@@ -174,7 +167,7 @@ def score(
 
 def high_anomaly_sample(url: str, run_id: int, sigma: float = 3.0) -> str:
     """Create (once) the sample of a run's objects with s_disc above ``sigma``; returns its name."""
-    from hscanom.samples import SampleError, create_sample, get_sample
+    from hscanom.samples import SampleError, create_sample
 
     name = f"run{run_id}-disc{sigma:g}sigma"
     try:

@@ -62,6 +62,28 @@ def _save_history(directory: Path, history: list[dict[str, float]]) -> None:
     (directory / "history.json").write_text(json.dumps(history))
 
 
+def _run_steps(directory, manager, start, total, checkpoint_every, step_fn, batches, progress, log_every):
+    """The loop both trainers share: steps ``start + 1 .. total`` with logging and checkpoints.
+
+    ``step_fn(batch)`` runs one compiled step and returns its losses as floats. Losses are
+    logged every ``log_every`` steps; a checkpoint (and ``history.json``) is written every
+    ``checkpoint_every`` steps and at the end. Returns the whole history, earlier runs included.
+    """
+    history = [h for h in _history(directory) if h["step"] <= start]
+    iterator = iter(batches)
+    for step in range(start + 1, total + 1):
+        losses = step_fn(next(iterator))
+        if step % log_every == 0 or step == total:
+            history.append({"step": step, **losses})
+        if step % checkpoint_every == 0 or step == total:
+            manager.save(checkpoint_number=step)
+            _save_history(directory, history)
+        if progress:
+            progress(step, total, losses)
+    _save_history(directory, history)
+    return history
+
+
 class WganTrainer:
     """WGAN-GP training (Gulrajani et al. 2017) with the paper's settings.
 
@@ -136,21 +158,11 @@ class WganTrainer:
         """
         cfg = self.cfg
         start = self.restore()
-        history = [h for h in _history(self.directory) if h["step"] <= start]
-        iterator = iter(batches)
-        for step in range(start + 1, cfg.iterations + 1):
-            losses = {k: float(v) for k, v in self.train_iteration(next(iterator)).items()}
-            if step % log_every == 0 or step == cfg.iterations:
-                history.append({"step": step, **losses})
-            if step % cfg.checkpoint_every == 0 or step == cfg.iterations:
-                self.manager.save(checkpoint_number=step)
-                _save_history(self.directory, history)
-            if progress:
-                progress(step, cfg.iterations, losses)
+        step_fn = lambda batch: {k: float(v) for k, v in self.train_iteration(batch).items()}  # noqa: E731
+        history = _run_steps(self.directory, self.manager, start, cfg.iterations, cfg.checkpoint_every, step_fn, batches, progress, log_every)
         files = [self.directory / "generator.weights.h5", self.directory / "critic.weights.h5"]
         self.generator.save_weights(files[0])
         self.critic.save_weights(files[1])
-        _save_history(self.directory, history)
         write_sample_grid(self.generator, cfg, self.directory / "samples.png")
         return TrainResult(self.directory, files, history, resumed_from=start)
 
@@ -206,20 +218,10 @@ class EncoderTrainer:
         if self.manager.latest_checkpoint:
             self.checkpoint.restore(self.manager.latest_checkpoint).expect_partial()
         start = int(self.step.numpy())
-        history = [h for h in _history(self.directory) if h["step"] <= start]
-        iterator = iter(batches)
-        for step in range(start + 1, cfg.encoder_steps + 1):
-            loss = float(self.train_step(next(iterator)))
-            if step % log_every == 0 or step == cfg.encoder_steps:
-                history.append({"step": step, "loss": loss})
-            if step % cfg.checkpoint_every == 0 or step == cfg.encoder_steps:
-                self.manager.save(checkpoint_number=step)
-                _save_history(self.directory, history)
-            if progress:
-                progress(step, cfg.encoder_steps, {"loss": loss})
+        step_fn = lambda batch: {"loss": float(self.train_step(batch))}  # noqa: E731
+        history = _run_steps(self.directory, self.manager, start, cfg.encoder_steps, cfg.checkpoint_every, step_fn, batches, progress, log_every)
         weights = self.directory / "encoder.weights.h5"
         self.encoder.save_weights(weights)
-        _save_history(self.directory, history)
         return TrainResult(self.directory, [weights], history, resumed_from=start)
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import psycopg
 import pytest
 
+from hscanom.ingest.pack import pack_config
 from hscanom.ingest.shards import ShardWriter
 from hscanom.ml import jobs, runs
 from hscanom.ml.config import preset
@@ -49,13 +50,15 @@ def _make_sample(conn, name: str, ids: list[int]) -> int:
 
 
 def _pack(conn, sample_id: int, ids: list[int], images: np.ndarray, folder) -> None:
+    """Register two shards as `hscanom cutouts pack` does (same config, key and index)."""
     for part, (lo, hi) in enumerate(((0, len(ids) // 2), (len(ids) // 2, len(ids)))):
-        with ShardWriter(folder / f"shard-{part}.h5", image_shape=(SIZE, SIZE, 3), config={"size": SIZE}) as writer:
+        config = {**pack_config(SIZE), "index": part}
+        with ShardWriter(folder / f"shard-{part}.h5", image_shape=(SIZE, SIZE, 3), config=config) as writer:
             writer.append(np.array(ids[lo:hi], np.int64), images[lo:hi])
         w = writer.written
         shard_id = conn.execute(
             "INSERT INTO image_shard (kind, uri, sha256, n_images, config, sample_id) VALUES ('packed', %s, %s, %s, %s, %s) RETURNING id",
-            (str(w.path), w.sha256, w.n_images, json.dumps({"size": SIZE}), sample_id),
+            (str(w.path), w.sha256, w.n_images, json.dumps(config), sample_id),
         ).fetchone()[0]
         for row, oid in enumerate(ids[lo:hi]):
             conn.execute("INSERT INTO packed_image (shard_id, object_id, row) VALUES (%s, %s, %s)", (shard_id, oid, row))

@@ -27,12 +27,10 @@ def score(
     with reported_errors(LookupError, FileNotFoundError, ValueError):
         from hscanom.ml import runs
 
+        from hscanom.samples import get_sample
+
         url = db.database_url()
-        with psycopg.connect(url) as conn:
-            total = conn.execute(
-                "SELECT count(*) FROM sample_member m JOIN sample s ON s.id = m.sample_id WHERE s.name = %s", (sample,)
-            ).fetchone()[0]
-        with progress_bar("score", total) as advance:
+        with progress_bar("score", get_sample(sample, url).n_members) as advance:
             run_id = runs.score(
                 url, model, sample, Settings.from_env().home, workers=workers, batch_size=batch,
                 scheduler=scheduler, lease_seconds=lease, on_batch=advance,
