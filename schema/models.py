@@ -387,6 +387,70 @@ class ClusterLabel(Base):
     probability: Mapped[float | None] = mapped_column(sa.Double)
 
 
+# -- evaluation and labels ----------------------------------------------------------------
+#: Tags a person can give an object (explorer, ``hscanom evaluate --truth labels``).
+OBJECT_LABELS = (
+    "merger",
+    "tidal_feature",
+    "star_forming_clump",
+    "blue_core",
+    "artefact",
+    "streak",
+    "bright_star",
+    "other",
+)
+
+
+class Evaluation(Base):
+    """One evaluation of score runs against ground truth."""
+
+    __tablename__ = "evaluation"
+    __table_args__ = ({"comment": "Evaluations of score runs against ground-truth labels"},)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("score_run.id", ondelete="CASCADE"), index=True, comment="The run evaluated (others may be compared beside it)")
+    truth: Mapped[str] = mapped_column(sa.Text, comment="Where the labels came from: a file (with sha256) or 'object_label'")
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}", comment="Threshold [sigma], runs compared, class column")
+    created_at: Mapped[dt.datetime] = _created()
+
+
+class EvaluationMetric(Base):
+    """Detection metrics of one score, overall or for one anomaly class."""
+
+    __tablename__ = "evaluation_metric"
+    __table_args__ = ({"comment": "ROC AUC, average precision, and 3-sigma recall/purity per score and class"},)
+
+    evaluation_id: Mapped[int] = mapped_column(sa.ForeignKey("evaluation.id", ondelete="CASCADE"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("score_run.id", ondelete="CASCADE"), primary_key=True)
+    score: Mapped[str] = mapped_column(sa.Text, primary_key=True, comment="s_gen, s_disc or s_anom")
+    anomaly_class: Mapped[str] = mapped_column(sa.Text, primary_key=True, comment="'all' or one class (positives of that class vs normals)")
+    n_objects: Mapped[int] = mapped_column(sa.BigInteger)
+    n_positive: Mapped[int] = mapped_column(sa.BigInteger)
+    roc_auc: Mapped[float | None] = mapped_column(sa.Double)
+    average_precision: Mapped[float | None] = mapped_column(sa.Double)
+    recall_3sigma: Mapped[float | None] = mapped_column(sa.Double, comment="Fraction of positives above the threshold")
+    purity_3sigma: Mapped[float | None] = mapped_column(sa.Double, comment="Fraction of objects above the threshold that are positives")
+    frac_above_3sigma: Mapped[float | None] = mapped_column(sa.Double, comment="Fraction of all objects above the threshold")
+
+
+class ObjectLabel(Base):
+    """A person's tag of an object (append-only; the newest per user counts)."""
+
+    __tablename__ = "object_label"
+    __table_args__ = (
+        sa.CheckConstraint("label IN (" + ", ".join(f"'{x}'" for x in OBJECT_LABELS) + ")", name="label"),
+        {"comment": "Human labels of objects, from the explorer or imported"},
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    object_id: Mapped[int] = mapped_column(sa.ForeignKey("hsc_object.object_id"), index=True)
+    label: Mapped[str] = mapped_column(sa.Text, comment="One of OBJECT_LABELS")
+    note: Mapped[str | None] = mapped_column(sa.Text, comment="Free text")
+    user_name: Mapped[str] = mapped_column(sa.Text)
+    run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("score_run.id", ondelete="SET NULL"), comment="Run the object was seen in, if any")
+    created_at: Mapped[dt.datetime] = _created()
+
+
 # -- releases -----------------------------------------------------------------------------
 class Release(Base):
     """A versioned public catalog release (append-only)."""
