@@ -1,0 +1,1 @@
+"""The anomaly explorer: a web app over the hscanom database (``hscanom serve``)."""
