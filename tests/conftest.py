@@ -76,3 +76,52 @@ def empty_db_url(pg_cluster, monkeypatch):
     db.engine(url).dispose()
     with _admin(pg_cluster) as conn:
         conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+# -- a scored run of the real pipeline, shared by the later stages' tests -------------------
+PIPELINE_DB = "hscanom_pipeline"
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(pg_cluster, template_db, tmp_path_factory):
+    """The main job's stages up to scoring, once per session, at the ``test`` preset.
+
+    120 simulated galaxies (10% injected anomalies) -> ingest -> paper sample -> 32-pixel
+    shards -> tiny WGAN + encoder -> score run. Returns ``(PipelineConfig, PipelineState)``;
+    the database is a template that :func:`scored_db` clones for each test.
+    """
+    from hscanom import pipeline
+
+    with _admin(pg_cluster) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {PIPELINE_DB}")
+        conn.execute(f"CREATE DATABASE {PIPELINE_DB} TEMPLATE {template_db}")
+    url = pg_cluster.url(PIPELINE_DB)
+    cfg = pipeline.PipelineConfig(
+        home=tmp_path_factory.mktemp("pipeline-home"), n_objects=120, anomaly_fraction=0.1, seed=3,
+        wgan_preset="test", image_size=32, score_batch=64, release="test-v1",
+    )
+    state = pipeline.run(cfg, url, until="score")
+    db.engine(url).dispose()
+    return cfg, state
+
+
+@pytest.fixture
+def scored_db(pg_cluster, pipeline_run, monkeypatch):
+    """A fresh copy of the pipeline database for one test: ``(url, PipelineConfig, PipelineState)``.
+
+    The copy shares the session's files (shards, models, result shards): read them, do not
+    change them. ``HSCANOM_DATABASE_URL`` and ``HSCANOM_HOME`` point at the copy and home.
+    """
+    import dataclasses
+
+    cfg, state = pipeline_run
+    name = f"scored_{os.getpid()}_{next(_counter)}"
+    with _admin(pg_cluster) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {PIPELINE_DB}")
+    url = pg_cluster.url(name)
+    monkeypatch.setenv("HSCANOM_DATABASE_URL", url)
+    monkeypatch.setenv("HSCANOM_HOME", str(cfg.home))
+    yield url, cfg, dataclasses.replace(state, url=url)
+    db.engine(url).dispose()
+    with _admin(pg_cluster) as conn:
+        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")

@@ -1,0 +1,244 @@
+"""The main job as one chain of stages: what ``hscanom demo`` runs, and the end-to-end test.
+
+Each stage calls the library function a user would call by hand (the README's "data flow
+by hand") and first checks whether its result already exists, so a second run reuses
+everything and only reports what it found:
+
+simulate -> ingest catalog, masks, cutouts -> sample -> pack -> train WGAN, encoder -> score
+
+Later stages (characterise, evaluate, release, report) are added by their modules.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psycopg
+
+from hscanom.checksum import sha256_file
+from hscanom.ml.config import WganConfig, preset
+
+#: Reports a stage: (stage name, what happened). The CLI prints it; tests collect it.
+Report = Callable[[str, str], None]
+
+#: Mask version name of the simulator's DS9 regions.
+SIM_MASK_VERSION = "sim-v1"
+
+
+@dataclass
+class PipelineConfig:
+    """What the chain is run on and with.
+
+    Attributes:
+        home: ``$HSCANOM_HOME``: simulation, shards, models, results, releases, reports.
+        n_objects: simulated galaxies passing the sample cuts.
+        anomaly_fraction: fraction of them with an injected anomaly.
+        seed: simulator and training seed.
+        wgan_preset: :mod:`hscanom.ml.config` preset (``demo``, ``test``, ``paper``).
+        image_size: stamp side [pixels] packed and trained on.
+        sample: name of the scored sample (the paper's cuts, ``sql/paper-pdr2.sql``).
+        score_batch: objects per claimed scoring batch.
+        release: version name of the release cut at the end.
+        wgan_changes: overrides of the preset (e.g. ``{"iterations": 4}``).
+    """
+
+    home: Path
+    n_objects: int = 5000
+    anomaly_fraction: float = 0.02
+    seed: int = 1
+    wgan_preset: str = "demo"
+    image_size: int = 96
+    sample: str = "paper-pdr2"
+    score_batch: int = 256
+    release: str = "demo-v1"
+    wgan_changes: dict = field(default_factory=dict)
+
+    @property
+    def sim_dir(self) -> Path:
+        return Path(self.home) / "simulation"
+
+    def wgan_config(self) -> WganConfig:
+        return preset(self.wgan_preset, image_size=self.image_size, seed=self.seed, **self.wgan_changes)
+
+
+@dataclass
+class PipelineState:
+    """Ids and paths the stages produced (filled in as they run)."""
+
+    url: str
+    sim_dir: Path | None = None
+    sample: str | None = None
+    wgan_id: int | None = None
+    encoder_id: int | None = None
+    run_id: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
+def _quiet(stage: str, message: str) -> None:
+    pass
+
+
+# -- stages ---------------------------------------------------------------------------------
+def stage_simulate(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
+    """Simulate the catalog, cutouts and masks once (``simulation.json`` marks a finished run)."""
+    from hscanom.simulate import simulate
+
+    record = cfg.sim_dir / "simulation.json"
+    wanted = {"n": cfg.n_objects, "anomaly_fraction": cfg.anomaly_fraction, "seed": cfg.seed}
+    if record.exists():
+        found = json.loads(record.read_text()).get("parameters", {})
+        if all(found.get(k) == v for k, v in wanted.items()):
+            report("simulate", f"reusing {cfg.sim_dir} ({cfg.n_objects:,} objects)")
+            state.sim_dir = cfg.sim_dir
+            return
+    summary = simulate(cfg.sim_dir, n=cfg.n_objects, anomaly_fraction=cfg.anomaly_fraction, seed=cfg.seed, progress=progress, overwrite=True)
+    report("simulate", f"{summary.n_objects:,} objects, {sum(v for k, v in summary.class_counts.items() if k != 'normal'):,} anomalies, in {summary.elapsed_s:.0f} s")
+    state.sim_dir = cfg.sim_dir
+
+
+def _batch_done(conn: psycopg.Connection, kind: str, uri: str, sha256: str | None = None) -> bool:
+    return conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM ingest_batch WHERE kind = %s AND uri = %s AND status = 'complete' AND (%s::text IS NULL OR sha256 = %s))",
+        (kind, uri, sha256, sha256),
+    ).fetchone()[0]
+
+
+def stage_ingest(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
+    """Ingest the simulated catalog, bright-star masks and cutouts (each once)."""
+    from hscanom.ingest.catalog import ingest_catalog
+    from hscanom.ingest.cutouts import ingest_cutouts
+    from hscanom.ingest.masks import ingest_masks
+
+    sim = state.sim_dir
+    catalog = (sim / "catalog.csv").resolve()
+    with psycopg.connect(state.url) as conn:
+        catalog_done = _batch_done(conn, "catalog", str(catalog), sha256_file(catalog))
+        masks_done = conn.execute("SELECT EXISTS (SELECT 1 FROM bright_star_mask WHERE mask_version = %s)", (SIM_MASK_VERSION,)).fetchone()[0]
+        cutouts_done = _batch_done(conn, "cutouts", str((sim / "cutouts").resolve()))
+    if catalog_done:
+        report("ingest", "catalog already ingested")
+    else:
+        result = ingest_catalog(catalog, url=state.url)
+        report("ingest", f"catalog: {result.rows_stored:,} objects stored, {result.rows_rejected:,} rows refused")
+    if masks_done:
+        report("ingest", f"masks {SIM_MASK_VERSION} already ingested")
+    else:
+        result = ingest_masks(sorted((sim / "masks").glob("*.reg")), SIM_MASK_VERSION, url=state.url)
+        report("ingest", f"masks {SIM_MASK_VERSION}: {result.n_regions:,} regions")
+    if cutouts_done:
+        report("ingest", "cutouts already ingested")
+    else:
+        result = ingest_cutouts(sim / "cutouts", url=state.url, progress=progress)
+        report("ingest", f"cutouts: {result.stored:,} files recorded, {len(result.rejects):,} refused")
+
+
+def stage_sample(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
+    """Create the paper's sample from the shipped preset (once)."""
+    from hscanom.samples import SampleError, create_sample, get_sample, preset_sql
+
+    try:
+        info = get_sample(cfg.sample, state.url)
+        report("sample", f"{cfg.sample}: {info.n_members:,} members (exists)")
+    except SampleError:
+        info = create_sample(cfg.sample, preset_sql(cfg.sample), description="The paper's cuts (sql/paper-pdr2.sql)", url=state.url)
+        report("sample", f"{cfg.sample}: {info.n_members:,} members")
+    state.sample = cfg.sample
+
+
+def stage_pack(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
+    """Pack the sample's cutouts into HDF5 shards (resumes; a complete pack is a no-op)."""
+    from hscanom.ingest.pack import pack_sample
+
+    result = pack_sample(state.sample, size=cfg.image_size, out=Path(cfg.home) / "shards" / state.sample, url=state.url, progress=progress)
+    report("pack", f"{result.packed:,} images packed now, {result.already_packed:,} before, {len(result.skipped):,} skipped")
+
+
+def stage_train(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
+    """Train (or reuse) the WGAN-GP and its encoder."""
+    from hscanom.ml import runs
+
+    wgan_cfg = cfg.wgan_config()
+    with _steps_bar("train WGAN", wgan_cfg.iterations, progress) as advance:
+        state.wgan_id = runs.train_wgan(state.url, state.sample, wgan_cfg, cfg.home, advance)
+    with _steps_bar("train encoder", wgan_cfg.encoder_steps, progress) as advance:
+        state.encoder_id = runs.train_encoder(state.url, state.wgan_id, advance)
+    report("train", f"WGAN model {state.wgan_id}, encoder model {state.encoder_id}")
+
+
+def stage_score(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
+    """Score every member of the sample (a complete run is reused)."""
+    from hscanom.ml import runs
+    from hscanom.samples import get_sample
+
+    n = get_sample(state.sample, state.url).n_members
+    with _count_bar("score", n, progress) as advance:
+        state.run_id = runs.score(state.url, state.wgan_id, state.sample, cfg.home, batch_size=cfg.score_batch, on_batch=advance)
+    with psycopg.connect(state.url) as conn:
+        scored, high = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE s_disc_sigma > 3) FROM anomaly_score_normalized WHERE run_id = %s",
+            (state.run_id,),
+        ).fetchone()
+    report("score", f"run {state.run_id}: {scored:,} objects scored, {high:,} above 3 sigma in s_disc")
+
+
+#: The stages in order.
+STAGES: list[tuple[str, Callable]] = [
+    ("simulate", stage_simulate),
+    ("ingest", stage_ingest),
+    ("sample", stage_sample),
+    ("pack", stage_pack),
+    ("train", stage_train),
+    ("score", stage_score),
+]
+
+
+def run(cfg: PipelineConfig, url: str, *, report: Report = _quiet, progress: bool = False, until: str | None = None) -> PipelineState:
+    """Run the stages in order (up to and including ``until``); returns what they produced."""
+    Path(cfg.home).mkdir(parents=True, exist_ok=True)
+    state = PipelineState(url=url)
+    for name, stage in STAGES:
+        stage(cfg, state, report, progress)
+        if name == until:
+            break
+    return state
+
+
+# -- progress -----------------------------------------------------------------------------
+class _NoBar:
+    def __enter__(self):
+        return lambda *a, **k: None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _count_bar(desc: str, total: int, progress: bool):
+    if not progress:
+        return _NoBar()
+    from hscanom.cli._common import progress_bar
+
+    return progress_bar(desc, total)
+
+
+class _steps_bar:
+    """Adapts a step callback ``(step, total, losses)`` to a progress bar."""
+
+    def __init__(self, desc: str, total: int, progress: bool):
+        self._bar = _count_bar(desc, total, progress)
+
+    def __enter__(self):
+        advance = self._bar.__enter__()
+
+        def on_step(step: int, total: int, losses: dict) -> None:
+            advance(1, "  ".join(f"{k} {v:.3g}" for k, v in losses.items()))
+
+        return on_step
+
+    def __exit__(self, *exc):
+        return self._bar.__exit__(*exc)
