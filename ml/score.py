@@ -78,11 +78,13 @@ class Scorer:
     def flops_per_image(self) -> float:
         """Floating-point operations of scoring one image (convolutions and dense layers).
 
-        Forward passes: d(x), E(x), then per Adam step G(z) and d(G(z)) with their backward
-        passes (about twice a forward each), and a final G and d.
+        Forward passes: d(x), E(x), then per Adam step G(z) and d(G(z)) and their backward
+        pass to z, and a final G and d. The backward pass needs input gradients only (the
+        weights are fixed; the compiled graph prunes weight gradients), about one forward
+        pass's work per layer.
         """
         g, d, e = (model_flops(m) for m in (self.generator, self.critic, self.encoder))
-        return d + e + self.cfg.score_iterations * 3 * (g + d) + (g + d)
+        return d + e + self.cfg.score_iterations * 2 * (g + d) + (g + d)
 
 
 def model_flops(model) -> float:
