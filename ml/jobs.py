@@ -2,7 +2,8 @@
 
 A run (``score_run``) is split into batches (``score_batch``, ranges of sample ``idx``).
 A worker loops: claim a batch (``FOR UPDATE SKIP LOCKED`` under a lease), read the batch's
-packed images, score them (:class:`hscanom.ml.score.Scorer`), write the reconstructions and
+packed images, score them (the run method's scorer: :class:`hscanom.ml.score.Scorer` for
+``wgan``, :class:`hscanom.ml.dcae.DcaeScorer` for ``dcae``), write the reconstructions and
 |residuals| to a result shard (HDF5, written to a temporary name and renamed), then store the
 scores, the shard pointer and the batch's completion in ONE transaction.
 
@@ -24,6 +25,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -32,9 +34,7 @@ import psycopg
 from hscanom import __version__
 from hscanom.checksum import sha256_file
 from hscanom.ingest.shards import read_rows
-from hscanom.ml.config import WganConfig
 from hscanom.ml.preprocess import to_uint8
-from hscanom.ml.score import Scorer
 
 CHANNEL = "hscanom_score"
 
@@ -52,15 +52,15 @@ def worker_name() -> str:
 
 
 # -- creating runs ------------------------------------------------------------------------
-def create_run(conn: psycopg.Connection, model_id: int, sample_id: int, params: dict, batch_size: int) -> int:
-    """Create a score run of ``sample_id`` with the WGAN ``model_id`` and its batches.
+def create_run(conn: psycopg.Connection, model_id: int, sample_id: int, params: dict, batch_size: int, method: str = "wgan") -> int:
+    """Create a score run of ``sample_id`` with ``model_id`` (of ``method``: wgan, dcae) and its batches.
 
-    The same model, sample and parameters reuse the existing run (a re-run is a no-op once
-    it is complete). Returns the run id.
+    The same method, model, sample and parameters reuse the existing run (a re-run is a
+    no-op once it is complete). Returns the run id.
     """
     existing = conn.execute(
-        "SELECT id FROM score_run WHERE model_id = %s AND sample_id = %s AND method = 'wgan' AND params = %s::jsonb",
-        (model_id, sample_id, json.dumps(params)),
+        "SELECT id FROM score_run WHERE model_id = %s AND sample_id = %s AND method = %s AND params = %s::jsonb",
+        (model_id, sample_id, method, json.dumps(params)),
     ).fetchone()
     if existing:
         return existing[0]
@@ -69,8 +69,8 @@ def create_run(conn: psycopg.Connection, model_id: int, sample_id: int, params: 
         raise ValueError(f"sample {sample_id} has no members")
     run_id = conn.execute(
         "INSERT INTO score_run (method, model_id, sample_id, params, status, code_version) "
-        "VALUES ('wgan', %s, %s, %s, 'pending', %s) RETURNING id",
-        (model_id, sample_id, json.dumps(params), __version__),
+        "VALUES (%s, %s, %s, %s, 'pending', %s) RETURNING id",
+        (method, model_id, sample_id, json.dumps(params), __version__),
     ).fetchone()[0]
     conn.execute(
         "INSERT INTO score_batch (run_id, batch_no, idx_lo, idx_hi) "
@@ -156,6 +156,11 @@ def _write_result_shard(path: Path, object_ids: np.ndarray, reals, reconstructio
     os.replace(tmp, path)
 
 
+def _values(column, n: int) -> list[float | None]:
+    """A score column as floats; a method without that score (``None``) gives NULLs."""
+    return [None] * n if column is None else [float(v) for v in column]
+
+
 def _store(conn, c: Claim, worker: str, ids, scores, shard: Path | None, missing: list[int]) -> None:
     with conn.transaction():
         shard_id = None
@@ -170,8 +175,10 @@ def _store(conn, c: Claim, worker: str, ids, scores, shard: Path | None, missing
                     "INSERT INTO anomaly_score (run_id, object_id, s_gen, s_disc, s_anom, result_shard_id, result_row) "
                     "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (run_id, object_id) DO NOTHING",
                     [
-                        (c.run_id, int(oid), float(g), float(d), float(a), shard_id, row)
-                        for row, (oid, g, d, a) in enumerate(zip(ids, scores.s_gen, scores.s_disc, scores.s_anom))
+                        (c.run_id, int(oid), g, d, a, shard_id, row)
+                        for row, (oid, g, d, a) in enumerate(
+                            zip(ids, *(_values(col, len(ids)) for col in (scores.s_gen, scores.s_disc, scores.s_anom)))
+                        )
                     ],
                 )
         conn.execute(
@@ -198,7 +205,7 @@ def finish_run_if_done(conn: psycopg.Connection, run_id: int) -> bool:
 def work(
     url: str,
     run_id: int,
-    scorer_factory: Callable[[], tuple[Scorer, WganConfig]],
+    scorer_factory: Callable[[], tuple[Callable, Any]],
     results_dir: Path,
     *,
     lease_seconds: float = 600.0,
@@ -209,7 +216,9 @@ def work(
 
     Args:
         url: libpq URL of the database.
-        scorer_factory: builds the scorer on first use (so an idle worker loads no model).
+        scorer_factory: builds ``(scorer, config)`` on first use (so an idle worker loads no
+            model): ``scorer(images (B, H, W, C) float32) -> BatchScores`` (a score column
+            may be ``None``, stored as NULL), ``config.image_size`` the packed image side.
         results_dir: folder of the run's result shards.
         lease_seconds: how long a claim is held before others may take the batch over.
         on_batch: called with the number of objects after each stored batch (progress).

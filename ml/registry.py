@@ -23,6 +23,8 @@ from hscanom.ml.config import WganConfig
 WEIGHT_FILES: dict[str, tuple[str, ...]] = {
     "wgan": ("generator.weights.h5", "critic.weights.h5"),
     "encoder": ("encoder.weights.h5",),
+    "cae": ("cae.weights.h5",),
+    "dcae": ("dcae.weights.h5",),
 }
 
 

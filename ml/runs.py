@@ -4,8 +4,10 @@
   training from its checkpoint) and registers it; training the same sample with the same
   configuration again returns the registered model.
 * :func:`train_encoder` trains the encoder of a registered WGAN on the same sample.
-* :func:`score` creates (or reuses) a score run and drives workers over its batches: in this
-  process, in local worker processes, or as tasks on a Dask cluster (``scheduler``).
+* :func:`train_dcae` trains (resumes, or reuses) the second detector, the DCAE of Tanaka et al.
+* :func:`score` creates (or reuses) a score run of either method (``wgan``, ``dcae``) and
+  drives workers over its batches: in this process, in local worker processes, or as tasks
+  on a Dask cluster (``scheduler``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def packed_shards(url: str, sample: str, image_size: int) -> list[str]:
     return [str(p) for p in paths]
 
 
-def _config_tag(cfg: WganConfig) -> str:
+def _config_tag(cfg) -> str:
     return hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -85,6 +87,44 @@ def train_encoder(url: str, wgan_id: int, progress: Progress | None = None, step
         return registry.register(conn, "encoder", cfg, directory, sample_id=wgan.sample_id, metrics=metrics, parent_model_id=wgan_id)
 
 
+def train_dcae(url: str, sample: str, cfg, home: Path, progress: Progress | None = None) -> int:
+    """Train (or resume, or reuse) the DCAE (:class:`hscanom.ml.dcae.DcaeConfig`) of ``sample``; returns the model id."""
+    from hscanom.ml import dcae
+    from hscanom.ml.data import count_images, training_batches
+
+    sample_id = get_sample(sample, url).id
+    shards = packed_shards(url, sample, cfg.image_size)
+    with psycopg.connect(url, autocommit=True) as conn:
+        directory = Path(home) / "models" / f"dcae-{sample}-{_config_tag(cfg)}"
+        existing = registry.find(conn, "dcae", directory)
+        if existing:
+            return existing
+        n_images = count_images(shards)
+        steps = dcae.steps_per_epoch(n_images, cfg.batch_size)
+        result = dcae.DcaeTrainer(cfg, directory, steps).fit(training_batches(shards, cfg.batch_size, seed=cfg.seed), progress)
+        metrics = {
+            "final_loss": result.history[-1]["loss"] if result.history else None,
+            "history": result.history,
+            "n_train_images": n_images,
+            "steps_per_epoch": steps,
+            "resumed_from_step": result.resumed_from,
+        }
+        return registry.register(conn, "dcae", cfg, directory, sample_id=sample_id, metrics=metrics)
+
+
+def load_dcae_scorer(url: str, dcae_id: int):
+    """(DcaeScorer, DcaeConfig) of a registered DCAE; deterministic ops enabled."""
+    import tensorflow as tf
+
+    from hscanom.ml import dcae
+
+    tf.config.experimental.enable_op_determinism()
+    with psycopg.connect(url) as conn:
+        record = registry.get(conn, dcae_id, "dcae")
+    cfg = dcae.DcaeConfig(**record.config)
+    return dcae.DcaeScorer(cfg, dcae.load_dcae(cfg, record.directory)), cfg
+
+
 def load_scorer(url: str, wgan_id: int, encoder_id: int):
     """(Scorer, config) of a registered WGAN and encoder; deterministic ops enabled."""
     import tensorflow as tf
@@ -113,39 +153,57 @@ def score_params(cfg: WganConfig, encoder_id: int, batch_size: int) -> dict:
     }
 
 
+#: Score methods, and the score column each one's high-anomaly sample selects on.
+METHODS: dict[str, str] = {"wgan": "s_disc", "dcae": "s_anom"}
+
+
+def _method_run(conn: psycopg.Connection, url: str, method: str, model_id: int, batch_size: int):
+    """(run params, scorer factory) of scoring with ``model_id`` by ``method``."""
+    if method == "wgan":
+        wgan = registry.get(conn, model_id, "wgan")
+        encoder_id = registry.encoder_of(conn, model_id)
+        if encoder_id is None:
+            raise LookupError(f"WGAN {model_id} has no encoder yet (run `hscanom train encoder --model {model_id}`)")
+        return score_params(wgan.wgan_config, encoder_id, batch_size), partial(load_scorer, url, model_id, encoder_id)
+    if method == "dcae":
+        from hscanom.ml import dcae
+
+        record = registry.get(conn, model_id, "dcae")
+        return dcae.score_params(dcae.DcaeConfig(**record.config), batch_size), partial(load_dcae_scorer, url, model_id)
+    raise ValueError(f"unknown score method {method!r}; choose one of {', '.join(METHODS)}")
+
+
 def score(
     url: str,
-    wgan_id: int,
+    model_id: int,
     sample: str,
     home: Path,
     *,
+    method: str = "wgan",
     workers: int = 1,
     batch_size: int = 256,
     scheduler: str | None = None,
     lease_seconds: float = 600.0,
     on_batch: Callable[[int], None] | None = None,
 ) -> int:
-    """Score every member of ``sample`` with WGAN ``wgan_id`` (and its newest encoder).
+    """Score every member of ``sample`` with model ``model_id`` by ``method``.
 
     Args:
+        method: ``wgan`` (the WGAN ``model_id`` and its newest encoder) or ``dcae`` (the
+            DCAE ``model_id``; s_disc is NULL).
         workers: worker processes (local) or Dask tasks (with ``scheduler``).
         batch_size: sample members per claimed batch.
         scheduler: address of a Dask scheduler (``tcp://host:8786``) to run the workers on.
         on_batch: progress callback (objects per stored batch; in-process scoring only).
 
     Returns:
-        The run id. When the run is complete, the sample ``run<ID>-disc3sigma`` holds its
-        high-anomaly objects (s_disc > 3 sigma).
+        The run id. When the run is complete, the sample ``run<ID>-disc3sigma`` (wgan;
+        s_disc > 3 sigma) or ``run<ID>-anom3sigma`` (dcae; s_anom) holds its high-anomaly objects.
     """
     with psycopg.connect(url, autocommit=True) as conn:
-        wgan = registry.get(conn, wgan_id, "wgan")
-        encoder_id = registry.encoder_of(conn, wgan_id)
-        if encoder_id is None:
-            raise LookupError(f"WGAN {wgan_id} has no encoder yet (run `hscanom train encoder --model {wgan_id}`)")
-        cfg = wgan.wgan_config
-        run_id = jobs.create_run(conn, wgan_id, get_sample(sample, url).id, score_params(cfg, encoder_id, batch_size), batch_size)
+        params, factory = _method_run(conn, url, method, model_id, batch_size)
+        run_id = jobs.create_run(conn, model_id, get_sample(sample, url).id, params, batch_size, method=method)
     results_dir = Path(home) / "results" / f"run-{run_id}"
-    factory = partial(load_scorer, url, wgan_id, encoder_id)
     work = partial(jobs.work, url, run_id, factory, results_dir, lease_seconds=lease_seconds)
     if scheduler:
         from dask.distributed import Client
@@ -165,18 +223,33 @@ def score(
     return run_id
 
 
-def high_anomaly_sample(url: str, run_id: int, sigma: float = 3.0) -> str:
-    """Create (once) the sample of a run's objects with s_disc above ``sigma``; returns its name."""
+def high_anomaly_sample(url: str, run_id: int, sigma: float = 3.0, score: str | None = None) -> str:
+    """Create (once) the sample of a run's objects with ``score`` above ``sigma``; returns its name.
+
+    Args:
+        score: ``s_gen``, ``s_disc`` or ``s_anom``; default the run method's own
+            (:data:`METHODS`: s_disc for wgan runs, s_anom for dcae runs).
+
+    The sample is named ``run<ID>-<gen|disc|anom><sigma>sigma`` (e.g. ``run3-disc3sigma``).
+    """
     from hscanom.samples import SampleError, create_sample
 
-    name = f"run{run_id}-disc{sigma:g}sigma"
+    if score is None:
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT method FROM score_run WHERE id = %s", (run_id,)).fetchone()
+        if row is None:
+            raise LookupError(f"no score run {run_id}")
+        score = METHODS.get(row[0], "s_disc")
+    if score not in ("s_gen", "s_disc", "s_anom"):
+        raise ValueError(f"unknown score column {score!r}; choose s_gen, s_disc or s_anom")
+    name = f"run{run_id}-{score[2:]}{sigma:g}sigma"
     try:
         return get_sample(name, url).name
     except SampleError:
         pass
-    sql = "SELECT object_id FROM anomaly_score_normalized WHERE run_id = %(run_id)s AND s_disc_sigma > %(sigma)s"
+    sql = f"SELECT object_id FROM anomaly_score_normalized WHERE run_id = %(run_id)s AND {score}_sigma > %(sigma)s"
     create_sample(
-        name, sql, description=f"High-anomaly objects of score run {run_id}: s_disc > {sigma:g} sigma",
+        name, sql, description=f"High-anomaly objects of score run {run_id}: {score} > {sigma:g} sigma",
         params={"run_id": int(run_id), "sigma": float(sigma)}, url=url,
     )
     return name

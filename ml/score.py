@@ -28,10 +28,13 @@ _BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-7
 
 @dataclass
 class BatchScores:
-    """Scores of one batch; arrays of length B, images (B, H, W, C) float32 in [0, 1]."""
+    """Scores of one batch; arrays of length B, images (B, H, W, C) float32 in [0, 1].
+
+    ``s_disc`` is ``None`` for methods without a feature term (stored as NULL).
+    """
 
     s_gen: np.ndarray
-    s_disc: np.ndarray
+    s_disc: np.ndarray | None
     s_anom: np.ndarray
     reconstruction: np.ndarray
     z: np.ndarray

@@ -11,14 +11,18 @@ from hscanom.config import Settings
 
 
 def score(
-    model: int = typer.Option(..., "--model", help="Id of the WGAN model (its newest encoder is used)."),
+    model: int = typer.Option(..., "--model", help="Id of the model: a WGAN (its newest encoder is used) or a DCAE."),
     sample: str = typer.Option(..., "--sample", help="Name of the sample to score."),
+    method: str = typer.Option("wgan", "--method", help="Score method: wgan (Storey-Fisher et al.) or dcae (Tanaka et al.)."),
     workers: int = typer.Option(1, help="Worker processes (or Dask tasks with --scheduler)."),
     batch: int = typer.Option(256, help="Objects per claimed batch."),
     scheduler: str = typer.Option(None, help="Dask scheduler address (tcp://host:8786) to run the workers on."),
     lease: float = typer.Option(600.0, help="Seconds a worker holds a batch before others may take it over."),
 ) -> None:
-    """Score SAMPLE with a WGAN: raw s_gen, s_disc, s_anom per object into anomaly_score.
+    """Score SAMPLE with a WGAN (or a DCAE): raw s_gen, s_disc, s_anom per object into anomaly_score.
+
+    A DCAE run stores s_anom = the central-aperture residual summed over bands, s_gen = the
+    mean squared residual, and no s_disc.
 
     Work is claimed from the database in batches, so any number of workers on any number of
     machines can score one run; a killed worker's batch is scored again once its lease
@@ -32,7 +36,7 @@ def score(
         url = db.database_url()
         with progress_bar("score", get_sample(sample, url).n_members) as advance:
             run_id = runs.score(
-                url, model, sample, Settings.from_env().home, workers=workers, batch_size=batch,
+                url, model, sample, Settings.from_env().home, method=method, workers=workers, batch_size=batch,
                 scheduler=scheduler, lease_seconds=lease, on_batch=advance,
             )
         with psycopg.connect(url) as conn:

@@ -1,4 +1,4 @@
-"""``hscanom train``: the WGAN-GP and its encoder."""
+"""``hscanom train``: the WGAN-GP and its encoder, and the DCAE (second detector)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hscanom.cli._common import console, progress_bar, reported_errors
 from hscanom.config import Settings
 from hscanom.ml.config import PRESETS, preset
 
-app = typer.Typer(help="Train the WGAN-GP and its encoder on a sample's packed images.", no_args_is_help=True)
+app = typer.Typer(help="Train the WGAN-GP and its encoder, or the DCAE, on a sample's packed images.", no_args_is_help=True)
 
 _ERRORS = (LookupError, FileNotFoundError, ValueError)
 
@@ -57,3 +57,26 @@ def encoder(
         with progress_bar("train encoder", total) as advance:
             model_id = runs.train_encoder(url, model, _step_progress(advance), steps=steps)
     console.print(f"encoder registered as model {model_id} (next: hscanom score --model {model} --sample ...)")
+
+
+@app.command()
+def dcae(
+    sample: str = typer.Option(..., "--sample", help="Name of the training sample (packed with `hscanom cutouts pack`)."),
+    preset_name: str = typer.Option("paper", "--preset", help="Configuration preset: paper, demo, test."),
+    epochs: int = typer.Option(None, help="Passes over the training images (default: the preset's)."),
+    image_size: int = typer.Option(None, help="Image side in pixels (default 96)."),
+    seed: int = typer.Option(None, help="Random seed (default 0)."),
+) -> None:
+    """Train the denoising convolutional autoencoder (Tanaka et al.) on SAMPLE; resumes from checkpoints."""
+    with reported_errors(*_ERRORS):
+        from hscanom.ml import dcae as ml_dcae
+        from hscanom.ml import runs
+        from hscanom.ml.data import count_images
+
+        cfg = ml_dcae.preset(preset_name, epochs=epochs, image_size=image_size, seed=seed)
+        url = db.database_url()
+        n_images = count_images(runs.packed_shards(url, sample, cfg.image_size))
+        total = cfg.epochs * ml_dcae.steps_per_epoch(n_images, cfg.batch_size)
+        with progress_bar("train DCAE", total) as advance:
+            model_id = runs.train_dcae(url, sample, cfg, Settings.from_env().home, _step_progress(advance))
+    console.print(f"DCAE registered as model {model_id} (next: hscanom score --method dcae --model {model_id} --sample ...)")
