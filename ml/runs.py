@@ -125,8 +125,14 @@ def load_dcae_scorer(url: str, dcae_id: int):
     return dcae.DcaeScorer(cfg, dcae.load_dcae(cfg, record.directory)), cfg
 
 
-def load_scorer(url: str, wgan_id: int, encoder_id: int):
-    """(Scorer, config) of a registered WGAN and encoder; deterministic ops enabled."""
+def load_scorer(url: str, wgan_id: int, encoder_id: int, precision: str = "float32"):
+    """(Scorer, config) of a registered WGAN and encoder; deterministic ops enabled.
+
+    ``precision`` is the Keras dtype policy the networks compute in: ``float32`` (exactly
+    reproducible), ``mixed_float16`` (GPUs) or ``mixed_bfloat16`` (CPUs with AVX512-BF16 or
+    AMX). Weights stay float32; z, the scores and the reconstructions are float32.
+    """
+    import keras
     import tensorflow as tf
 
     from hscanom.ml.score import Scorer
@@ -137,13 +143,26 @@ def load_scorer(url: str, wgan_id: int, encoder_id: int):
         wgan = registry.get(conn, wgan_id, "wgan")
         encoder = registry.get(conn, encoder_id, "encoder")
     cfg = wgan.wgan_config
-    generator, critic = load_wgan(cfg, wgan.directory)
-    return Scorer(cfg, generator, critic, load_encoder(cfg, encoder.directory)), cfg
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        generator, critic = load_wgan(cfg, wgan.directory)
+        encoder_net = load_encoder(cfg, encoder.directory)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    return Scorer(cfg, generator, critic, encoder_net), cfg
 
 
-def score_params(cfg: WganConfig, encoder_id: int, batch_size: int) -> dict:
+#: Dtype policies a WGAN score run can compute in.
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+def score_params(cfg: WganConfig, encoder_id: int, batch_size: int, precision: str = "float32") -> dict:
     """What a score run records about how it scores (its identity with model and sample)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     return {
+        "precision": precision,
         "lambda_anom": cfg.lambda_anom,
         "iterations": cfg.score_iterations,
         "optimizer": {"name": "adam", "learning_rate": cfg.score_learning_rate, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-7},
@@ -157,17 +176,20 @@ def score_params(cfg: WganConfig, encoder_id: int, batch_size: int) -> dict:
 METHODS: dict[str, str] = {"wgan": "s_disc", "dcae": "s_anom"}
 
 
-def _method_run(conn: psycopg.Connection, url: str, method: str, model_id: int, batch_size: int):
+def _method_run(conn: psycopg.Connection, url: str, method: str, model_id: int, batch_size: int, precision: str):
     """(run params, scorer factory) of scoring with ``model_id`` by ``method``."""
     if method == "wgan":
         wgan = registry.get(conn, model_id, "wgan")
         encoder_id = registry.encoder_of(conn, model_id)
         if encoder_id is None:
             raise LookupError(f"WGAN {model_id} has no encoder yet (run `hscanom train encoder --model {model_id}`)")
-        return score_params(wgan.wgan_config, encoder_id, batch_size), partial(load_scorer, url, model_id, encoder_id)
+        params = score_params(wgan.wgan_config, encoder_id, batch_size, precision)
+        return params, partial(load_scorer, url, model_id, encoder_id, precision)
     if method == "dcae":
         from hscanom.ml import dcae
 
+        if precision != "float32":
+            raise ValueError("dcae runs compute in float32 only")
         record = registry.get(conn, model_id, "dcae")
         return dcae.score_params(dcae.DcaeConfig(**record.config), batch_size), partial(load_dcae_scorer, url, model_id)
     raise ValueError(f"unknown score method {method!r}; choose one of {', '.join(METHODS)}")
@@ -184,6 +206,7 @@ def score(
     batch_size: int = 256,
     scheduler: str | None = None,
     lease_seconds: float = 600.0,
+    precision: str = "float32",
     on_batch: Callable[[int], None] | None = None,
 ) -> int:
     """Score every member of ``sample`` with model ``model_id`` by ``method``.
@@ -194,6 +217,7 @@ def score(
         workers: worker processes (local) or Dask tasks (with ``scheduler``).
         batch_size: sample members per claimed batch.
         scheduler: address of a Dask scheduler (``tcp://host:8786``) to run the workers on.
+        precision: dtype policy of a wgan run (:data:`PRECISIONS`; part of the run's identity).
         on_batch: progress callback (objects per stored batch; in-process scoring only).
 
     Returns:
@@ -201,7 +225,7 @@ def score(
         s_disc > 3 sigma) or ``run<ID>-anom3sigma`` (dcae; s_anom) holds its high-anomaly objects.
     """
     with psycopg.connect(url, autocommit=True) as conn:
-        params, factory = _method_run(conn, url, method, model_id, batch_size)
+        params, factory = _method_run(conn, url, method, model_id, batch_size, precision)
         run_id = jobs.create_run(conn, model_id, get_sample(sample, url).id, params, batch_size, method=method)
     results_dir = Path(home) / "results" / f"run-{run_id}"
     work = partial(jobs.work, url, run_id, factory, results_dir, lease_seconds=lease_seconds)

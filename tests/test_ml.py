@@ -231,3 +231,17 @@ def test_scoring_runs_as_tasks_on_a_dask_cluster(trained):
     assert [r[0] for r in _run_rows(url, run_id)] == trained["ids"][:12]
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT status FROM score_run WHERE id = %s", (run_id,)).fetchone()[0] == "complete"
+
+
+def test_mixed_bfloat16_scores_track_float32_and_make_their_own_run(trained):
+    url = trained["url"]
+    x = _images(N, seed=1)[:8]
+    exact, _ = runs.load_scorer(url, trained["wgan"], trained["encoder"])
+    fast, _ = runs.load_scorer(url, trained["wgan"], trained["encoder"], precision="mixed_bfloat16")
+    a, b = exact(x), fast(x)
+    assert b.reconstruction.dtype == np.float32 and b.z.dtype == np.float32
+    # bfloat16 keeps ~3 significant digits: the scores agree to a few percent, and rank alike.
+    np.testing.assert_allclose(b.s_disc, a.s_disc, rtol=0.1)
+    assert np.corrcoef(a.s_gen, b.s_gen)[0, 1] > 0.9
+    with pytest.raises(ValueError, match="unknown precision"):
+        runs.score(url, trained["wgan"], "train", trained["home"], precision="float8")

@@ -18,6 +18,7 @@ def score(
     batch: int = typer.Option(256, help="Objects per claimed batch."),
     scheduler: str = typer.Option(None, help="Dask scheduler address (tcp://host:8786) to run the workers on."),
     lease: float = typer.Option(600.0, help="Seconds a worker holds a batch before others may take it over."),
+    precision: str = typer.Option("float32", help="WGAN compute precision: float32 (reproducible), mixed_float16 (GPU), mixed_bfloat16 (CPU with AVX512-BF16/AMX)."),
 ) -> None:
     """Score SAMPLE with a WGAN (or a DCAE): raw s_gen, s_disc, s_anom per object into anomaly_score.
 
@@ -37,7 +38,7 @@ def score(
         with progress_bar("score", get_sample(sample, url).n_members) as advance:
             run_id = runs.score(
                 url, model, sample, Settings.from_env().home, method=method, workers=workers, batch_size=batch,
-                scheduler=scheduler, lease_seconds=lease, on_batch=advance,
+                scheduler=scheduler, lease_seconds=lease, precision=precision, on_batch=advance,
             )
         with psycopg.connect(url) as conn:
             n, status = conn.execute(
