@@ -1,0 +1,483 @@
+"""The report's figures: one function per figure, each writing one PNG (matplotlib, Agg).
+
+Figures are made with :class:`matplotlib.figure.Figure` directly (no pyplot state), at
+:data:`DPI` dots per inch and a fixed size in inches, so a PNG is ``width * DPI`` by
+``height * DPI`` pixels and reads at 100% zoom. Each function returns a :class:`FigureFile`.
+
+Images are float32 (B, H, W, 3) in [0, 1] with row 0 at the bottom (``origin="lower"``).
+Scores are normalised scores in sigma.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from hscanom.report.data import SCORES, THRESHOLD_SIGMA, UMAP_KINDS
+
+DPI = 100
+#: Blend cut of Mandelbaum et al. (2018): blended when i_blendedness_abs_flux >= 10^-0.375.
+BLEND_CUT_LOG10 = -0.375
+#: Colours of the three 3-sigma selections (and grey for the full sample).
+SCORE_COLOURS = {"s_gen": "#1f77b4", "s_disc": "#d62728", "s_anom": "#2ca02c"}
+FULL_COLOUR = "#7f7f7f"
+#: The paper's bright-star-mask fractions (Storey-Fisher et al., HSC PDR2, newer masks) [%].
+PAPER_MASK_PERCENT = {"full": 8.5, "s_disc": 44.6}
+#: Most points drawn in one scatter plot (a random subset beyond that, high scores kept).
+MAX_SCATTER_POINTS = 50_000
+
+_STYLE = {
+    "font.size": 12,
+    "axes.titlesize": 13,
+    "axes.labelsize": 12,
+    "xtick.labelsize": 11,
+    "ytick.labelsize": 11,
+    "legend.fontsize": 11,
+    "figure.titlesize": 15,
+    "savefig.dpi": DPI,
+    "image.interpolation": "nearest",
+}
+
+
+@dataclass(frozen=True)
+class FigureFile:
+    """A written PNG: its file name (relative to the report folder) and size [pixels]."""
+
+    name: str
+    width: int
+    height: int
+
+
+@contextmanager
+def _figure(width_in: float, height_in: float, **kwargs):
+    with mpl.rc_context(_STYLE):
+        yield Figure(figsize=(width_in, height_in), dpi=DPI, **kwargs)
+
+
+def _save(fig: Figure, path: Path) -> FigureFile:
+    """Write ``fig`` as PNG (no timestamps in the metadata, so equal inputs give equal files)."""
+    path = Path(path)
+    with mpl.rc_context(_STYLE):
+        fig.savefig(path, format="png", dpi=DPI, metadata={"Software": None})
+    width, height = (int(round(v * DPI)) for v in fig.get_size_inches())
+    return FigureFile(path.name, width, height)
+
+
+def score_label(score: str) -> str:
+    """The score name as matplotlib mathtext (s with a subscript)."""
+    return {"s_gen": "$s_\\mathrm{gen}$", "s_disc": "$s_\\mathrm{disc}$", "s_anom": "$s_\\mathrm{anom}$"}[score]
+
+
+def _show(ax, image: np.ndarray | None) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if image is not None:
+        ax.imshow(np.clip(image, 0, 1), origin="lower", interpolation="nearest")
+
+
+def _note(ax, text: str) -> None:
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=12, color="0.3", wrap=True)
+
+
+def mosaic(images: Sequence[np.ndarray], rows: int, columns: int, gap: int = 2) -> np.ndarray:
+    """Images (each (S, S, 3), row 0 at the bottom) tiled into one array for ``origin="upper"``.
+
+    Tile (r, c) holds image ``r * columns + c`` (blank when there are fewer); tiles are
+    ``gap`` white pixels apart. Returns float32 (rows * (S + gap) - gap, columns * (S + gap) - gap, 3).
+    One ``imshow`` of a mosaic is much faster than one axes per image.
+    """
+    size = images[0].shape[0] if len(images) else 1
+    step = size + gap
+    out = np.ones((rows * step - gap, columns * step - gap, 3), np.float32)
+    for k, image in enumerate(images[: rows * columns]):
+        r, c = divmod(k, columns)
+        out[r * step : r * step + size, c * step : c * step + size] = np.clip(image[::-1], 0, 1)
+    return out
+
+
+def _show_mosaic(ax, tiles: np.ndarray) -> None:
+    ax.imshow(tiles, origin="upper", interpolation="nearest")
+    ax.set_axis_off()
+
+
+# -- 1. real and generated images ----------------------------------------------------------
+def real_and_generated(reals: np.ndarray, generated: np.ndarray | None, path: Path, *, model_id: int, note: str = "") -> FigureFile:
+    """Random real images (left) beside WGAN-generated images (right), up to 16 each.
+
+    Args:
+        reals, generated: (B, S, S, 3); ``generated`` may be None (then ``note`` is shown).
+    """
+    side = 4
+    gap = max(1, reals.shape[1] // 24)
+    with _figure(12.5, 6.6) as fig:
+        left, right = fig.subplots(1, 2, gridspec_kw={"wspace": 0.08})
+        _show_mosaic(left, mosaic(reals, side, side, gap))
+        left.set_title(f"Real images ({min(len(reals), side * side)} drawn at random)", fontsize=14)
+        if generated is not None:
+            _show_mosaic(right, mosaic(generated, side, side, gap))
+            right.set_title(f"Generated by WGAN model {model_id}, z ~ N(0, 1)", fontsize=14)
+        else:
+            _note(right, note or "no generated images")
+        fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.93)
+        return _save(fig, path)
+
+
+# -- 2. real / reconstruction / residual triplets ----------------------------------------------
+def sigma_text(value: float | None) -> str:
+    """A normalised score as text: ``+3.2σ``, or ``n/a`` when missing."""
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:+.1f}σ"
+
+
+def triplets(
+    title: str,
+    reals: np.ndarray,
+    reconstructed: np.ndarray,
+    residuals: np.ndarray,
+    scores: Mapping[str, Sequence[float]],
+    path: Path,
+    *,
+    columns: int = 6,
+) -> FigureFile:
+    """One score bin: rows real / reconstruction / residual, one column per object (up to ``columns``).
+
+    Each column is titled with the object's ``scores`` (name -> values [sigma], e.g. s_disc
+    and s_gen). All three rows share the [0, 1] display scale, so residuals are as bright as
+    the reconstruction is wrong. The figure is ``200 * columns + 150`` by 740 pixels.
+    """
+    rows = (("Real", reals), ("Reconstruction", reconstructed), ("Residual", residuals))
+    size = reals.shape[1]
+    gap = max(1, size // 24)
+    blank = np.ones((size, size, 3), np.float32)
+    tiles = [images[c] if c < len(images) else blank for _name, images in rows for c in range(columns)]
+    width, height = 2.0 * columns + 1.5, 7.4
+    with _figure(width, height) as fig:
+        ax = fig.subplots()
+        _show_mosaic(ax, mosaic(tiles, 3, columns, gap))
+        step = size + gap
+        for r, (name, _images) in enumerate(rows):
+            ax.text(-3 * gap, r * step + size / 2, name, ha="right", va="center", fontsize=13)
+        for c in range(min(columns, len(reals))):
+            text = "\n".join(f"{score_label(name)} {sigma_text(values[c])}" for name, values in scores.items())
+            ax.text(c * step + size / 2, -2 * gap, text, ha="center", va="bottom", fontsize=12)
+        fig.suptitle(title)
+        fig.subplots_adjust(left=1.5 / width, right=1 - 0.05 / width, bottom=0.02, top=0.81)
+        return _save(fig, path)
+
+
+# -- 3. score distributions --------------------------------------------------------------------
+def _scores_present(frame: pd.DataFrame) -> list[str]:
+    return [s for s in SCORES if frame[f"{s}_sigma"].notna().any()]
+
+
+def score_histograms(frame: pd.DataFrame, path: Path) -> FigureFile:
+    """Histograms (log count) of s_gen, s_disc, s_anom [sigma] with the 3-sigma threshold."""
+    present = _scores_present(frame)
+    with _figure(15.0, 4.8) as fig:
+        axes = fig.subplots(1, len(SCORES))
+        for ax, score in zip(axes, SCORES):
+            values = frame[f"{score}_sigma"].to_numpy()
+            values = values[np.isfinite(values)]
+            if score not in present:
+                _note(ax, f"{score}: not computed by this method")
+                continue
+            lo, hi = min(values.min(), -3.0), max(values.max(), THRESHOLD_SIGMA + 1.0)
+            ax.hist(values, bins=np.linspace(lo, hi, 61), color=SCORE_COLOURS[score], alpha=0.85)
+            ax.set_yscale("log")
+            ax.axvline(THRESHOLD_SIGMA, color="k", ls="--", lw=1.2)
+            n_above = int((values > THRESHOLD_SIGMA).sum())
+            ax.text(
+                0.97, 0.95, f"> {THRESHOLD_SIGMA:g}σ: {n_above:,}\n({100 * n_above / len(values):.2f}%)",
+                ha="right", va="top", transform=ax.transAxes, fontsize=11,
+                bbox={"boxstyle": "round", "fc": "white", "ec": "0.7"},
+            )
+            ax.set_xlabel(f"{score_label(score)} [σ]")
+            ax.set_ylabel("objects per bin")
+            ax.set_title(f"{score_label(score)} ({len(values):,} objects)")
+            ax.set_ylim(bottom=0.7)
+        fig.suptitle("Normalised anomaly scores, (s − mean) / std")
+        fig.subplots_adjust(left=0.06, right=0.99, bottom=0.14, top=0.83, wspace=0.28)
+        return _save(fig, path)
+
+
+def _subsample(n: int, keep: np.ndarray, rng: np.random.Generator, limit: int = MAX_SCATTER_POINTS) -> np.ndarray:
+    """Indices to draw: all when n <= limit, else every ``keep`` index plus a random rest."""
+    if n <= limit:
+        return np.arange(n)
+    kept = np.flatnonzero(keep)
+    rest = np.setdiff1d(np.arange(n), kept)
+    extra = rng.choice(rest, size=max(limit - kept.size, 0), replace=False) if rest.size else rest
+    return np.sort(np.concatenate([kept, extra]))
+
+
+def score_scatter(frame: pd.DataFrame, path: Path, rng: np.random.Generator) -> FigureFile:
+    """s_disc against s_gen [sigma], coloured by s_anom [sigma], with the 3-sigma lines."""
+    with _figure(8.0, 6.8) as fig:
+        ax = fig.subplots()
+        g = frame["s_gen_sigma"].to_numpy()
+        d = frame["s_disc_sigma"].to_numpy()
+        a = frame["s_anom_sigma"].to_numpy()
+        ok = np.isfinite(g) & np.isfinite(d) & np.isfinite(a)
+        if not ok.any():
+            _note(ax, "s_disc against s_gen needs all three scores;\nthis run's method does not compute them")
+            return _save(fig, path)
+        g, d, a = g[ok], d[ok], a[ok]
+        idx = _subsample(len(g), (g > THRESHOLD_SIGMA) | (d > THRESHOLD_SIGMA) | (a > THRESHOLD_SIGMA), rng)
+        idx = idx[np.argsort(a[idx], kind="stable")]
+        points = ax.scatter(g[idx], d[idx], c=a[idx], s=10 if len(idx) < 5000 else 3, cmap="viridis",
+                            vmin=-2, vmax=5, rasterized=True, linewidths=0)
+        fig.colorbar(points, ax=ax, extend="both").set_label(f"{score_label('s_anom')} [σ]")
+        ax.axvline(THRESHOLD_SIGMA, color="k", ls="--", lw=1)
+        ax.axhline(THRESHOLD_SIGMA, color="k", ls="--", lw=1)
+        ax.set_xlabel(f"{score_label('s_gen')} [σ]")
+        ax.set_ylabel(f"{score_label('s_disc')} [σ]")
+        shown = f"{len(idx):,} of {len(g):,} objects" if len(idx) < len(g) else f"{len(g):,} objects"
+        ax.set_title(f"Discriminator vs generator score ({shown})")
+        fig.subplots_adjust(left=0.11, right=0.98, bottom=0.1, top=0.93)
+        return _save(fig, path)
+
+
+# -- 4. metadata of the 3-sigma selections ---------------------------------------------------
+#: (column, axis label, transform) of the metadata panels (paper Figure 5).
+METADATA_PANELS: tuple[tuple[str, str], ...] = (
+    ("r_eff_arcsec", "$R_\\mathrm{eff}$, i-band exp. CModel [arcsec]"),
+    ("ellipticity", "ellipticity $(a^2 - b^2)/(a^2 + b^2)$"),
+    ("log_blendedness", "$\\log_{10}$ i_blendedness_abs_flux"),
+    ("log_aperture_cmodel_ratio", "$\\log_{10}$(3\" aperture flux / CModel flux), i"),
+    ("g_r", "$g - r$ (CModel) [mag]"),
+    ("r_i", "$r - i$ (CModel) [mag]"),
+)
+#: Blendedness below this is drawn in the first bin of its panel.
+BLENDEDNESS_FLOOR_LOG10 = -5.0
+
+
+def _edges(values: np.ndarray, n: int = 30) -> np.ndarray:
+    lo, hi = np.nanpercentile(values, [0.5, 99.5])
+    if not hi > lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    return np.linspace(lo, hi, n + 1)
+
+
+def metadata_comparison(frame: pd.DataFrame, path: Path) -> FigureFile:
+    """Normalised histograms of six metadata quantities: full sample vs each 3-sigma selection.
+
+    Values outside the shown range (0.5th-99.5th percentile of the full sample) are counted
+    in the edge bins. Blendedness is log10 of i_blendedness_abs_flux (at least 10^-5), with
+    the blend cut 10^-0.375 marked.
+    """
+    values = frame.copy()
+    blend = values["i_blendedness_abs_flux"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values["log_blendedness"] = np.maximum(np.log10(np.where(blend > 0, blend, 10.0 ** BLENDEDNESS_FLOOR_LOG10)), BLENDEDNESS_FLOOR_LOG10)
+    values.loc[~np.isfinite(blend), "log_blendedness"] = np.nan
+    selections = [("full sample", FULL_COLOUR, np.ones(len(values), bool))]
+    for score in SCORES:
+        sigma = values[f"{score}_sigma"].to_numpy()
+        if np.isfinite(sigma).any():
+            selections.append((f"{score_label(score)} > {THRESHOLD_SIGMA:g}σ", SCORE_COLOURS[score], sigma > THRESHOLD_SIGMA))
+    with _figure(15.0, 9.6) as fig:
+        axes = fig.subplots(2, 3)
+        handles = {}
+        for ax, (column, label) in zip(np.ravel(axes), METADATA_PANELS):
+            col = values[column].to_numpy(dtype=np.float64)
+            finite = np.isfinite(col)
+            if not finite.any():
+                _note(ax, f"{column}: no values")
+                continue
+            edges = _edges(col[finite])
+            for name, colour, mask in selections:
+                x = np.clip(col[mask & finite], edges[0], edges[-1])
+                if x.size == 0:
+                    continue
+                if name == "full sample":
+                    h = ax.hist(x, bins=edges, density=True, color=colour, alpha=0.35, label=f"{name} ({x.size:,})")[2][0]
+                else:
+                    h = ax.hist(x, bins=edges, density=True, histtype="step", lw=2.2, color=colour, label=f"{name} ({x.size:,})")[2][0]
+                handles.setdefault(name, (h, f"{name} ({x.size:,})"))
+            if column == "log_blendedness":
+                ax.axvline(BLEND_CUT_LOG10, color="k", ls="--", lw=1.3)
+                right_side = edges[-1] - BLEND_CUT_LOG10 > 0.3 * (edges[-1] - edges[0])
+                ax.annotate("blend cut\n$10^{-0.375}$", (BLEND_CUT_LOG10, 0.97), xycoords=ax.get_xaxis_transform(),
+                            xytext=(5 if right_side else -5, 0), textcoords="offset points",
+                            ha="left" if right_side else "right", va="top", fontsize=10.5,
+                            bbox={"fc": "white", "ec": "none", "alpha": 0.85, "pad": 1.5})
+            ax.set_xlabel(label)
+            ax.set_ylabel("normalised count")
+        empty = [score_label(score) for score in SCORES if np.isfinite(values[f"{score}_sigma"]).any()
+                 and not (values[f"{score}_sigma"] > THRESHOLD_SIGMA).any()]
+        legend = [h for h in handles.values()]
+        fig.legend([h for h, _ in legend], [t for _, t in legend], loc="lower center", ncol=4, frameon=False, fontsize=12)
+        title = "Metadata of the full sample and of the 3σ selections"
+        if empty:
+            title += f"\n(no object above {THRESHOLD_SIGMA:g}σ in {', '.join(empty)})"
+        fig.suptitle(title)
+        fig.subplots_adjust(left=0.06, right=0.99, bottom=0.13, top=0.9 if empty else 0.93, wspace=0.25, hspace=0.32)
+        return _save(fig, path)
+
+
+# -- 7. bright-star masks ------------------------------------------------------------------
+@dataclass(frozen=True)
+class MaskFraction:
+    """Objects of a selection inside the bright-star mask: ``inside`` of ``total``."""
+
+    key: str
+    label: str
+    inside: int
+    total: int
+
+    @property
+    def percent(self) -> float | None:
+        return 100.0 * self.inside / self.total if self.total else None
+
+
+def mask_fractions(frame: pd.DataFrame) -> list[MaskFraction]:
+    """Fraction inside the newest bright-star mask: full sample, then each 3-sigma selection."""
+    inside = frame["in_bright_star_mask"].fillna(False).astype(bool).to_numpy()
+    out = [MaskFraction("full", "full sample", int(inside.sum()), len(frame))]
+    for score in SCORES:
+        sigma = frame[f"{score}_sigma"].to_numpy()
+        if np.isfinite(sigma).any():
+            sel = sigma > THRESHOLD_SIGMA
+            out.append(MaskFraction(score, f"{score} > {THRESHOLD_SIGMA:g}σ", int(inside[sel].sum()), int(sel.sum())))
+    return out
+
+
+def mask_fraction_bars(fractions: Sequence[MaskFraction], path: Path, *, mask_version: str) -> FigureFile:
+    """Bars: percentage of each selection inside the bright-star mask, beside the paper's values."""
+    with _figure(9.5, 5.8) as fig:
+        ax = fig.subplots()
+        width = 0.38
+        top = 10.0
+        for k, f in enumerate(fractions):
+            paper = PAPER_MASK_PERCENT.get(f.key)
+            x = k - width / 2 if paper is not None else k
+            colour = FULL_COLOUR if f.key == "full" else SCORE_COLOURS[f.key]
+            height = f.percent or 0.0
+            ax.bar(x, height, width=width, color=colour, alpha=0.9)
+            ax.text(x, height + 1.0, f"{f.percent:.1f}%\n{f.inside:,}/{f.total:,}" if f.total else "no\nobjects",
+                    ha="center", va="bottom", fontsize=10.5)
+            top = max(top, height)
+            if paper is not None:
+                ax.bar(k + width / 2, paper, width=width, color="white", edgecolor="k", hatch="//")
+                ax.text(k + width / 2, paper + 1.0, f"{paper:g}%\npaper", ha="center", va="bottom", fontsize=10.5)
+                top = max(top, paper)
+        legend = [Patch(facecolor=FULL_COLOUR, label="this run (colour: selection)"),
+                  Patch(facecolor="white", edgecolor="k", hatch="//", label="Storey-Fisher et al. (HSC PDR2)")]
+        ax.set_xticks(np.arange(len(fractions)), [f"{score_label(f.key)} > {THRESHOLD_SIGMA:g}σ" if f.key in SCORES else f.label
+                                                  for f in fractions])
+        ax.set_ylabel("inside bright-star mask [%]")
+        ax.set_ylim(0, min(top * 1.25 + 8, 115))
+        ax.set_title(f"Objects inside the bright-star mask (mask version {mask_version})")
+        ax.legend(handles=legend, loc="upper left", fontsize=10.5)
+        fig.subplots_adjust(left=0.1, right=0.98, bottom=0.1, top=0.92)
+        return _save(fig, path)
+
+
+# -- 5. UMAPs and clusters -----------------------------------------------------------------
+def _colour_range(values: np.ndarray) -> tuple[float, float]:
+    """Colour limits [sigma]: the 1st to 99th percentile, at least 1 sigma wide."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return -2.0, 5.0
+    lo, hi = (float(v) for v in np.percentile(finite, [1, 99]))
+    if hi - lo < 1.0:
+        lo, hi = (lo + hi) / 2 - 0.5, (lo + hi) / 2 + 0.5
+    return lo, hi
+
+
+def umap_panels(umaps: Mapping[str, pd.DataFrame], path: Path, rng: np.random.Generator) -> FigureFile:
+    """The four UMAPs (pixels, residual pixels, autoencoded reals, autoencoded residuals),
+    coloured by s_disc [sigma] on one colour scale (1st to 99th percentile of all panels).
+
+    When a panel mixes objects below and above 3 sigma, those above are ringed in red.
+    Absent kinds say so in their panel.
+    """
+    every = np.concatenate([f["s_disc_sigma"].to_numpy(np.float64) for f in umaps.values()] or [np.empty(0)])
+    vmin, vmax = _colour_range(every)
+    with _figure(13.0, 11.6, layout="constrained") as fig:
+        axes = fig.subplots(2, 2)
+        points = None
+        for ax, (kind, title) in zip(np.ravel(axes), UMAP_KINDS.items()):
+            frame = umaps.get(kind)
+            if frame is None or frame.empty:
+                _note(ax, f"{title}: no UMAP of kind '{kind}' for this run")
+                continue
+            s = frame["s_disc_sigma"].to_numpy(np.float64)
+            idx = _subsample(len(frame), s > THRESHOLD_SIGMA, rng)
+            idx = idx[np.argsort(np.nan_to_num(s[idx], nan=-np.inf), kind="stable")]
+            x, y = frame["x"].to_numpy()[idx], frame["y"].to_numpy()[idx]
+            size = 16 if len(idx) < 2000 else (5 if len(idx) < 20000 else 2)
+            points = ax.scatter(x, y, c=s[idx], s=size, cmap="viridis", vmin=vmin, vmax=vmax, rasterized=True, linewidths=0)
+            high = s[idx] > THRESHOLD_SIGMA
+            if high.any() and not high.all():
+                ax.scatter(x[high], y[high], s=size * 4 + 20, facecolors="none", edgecolors="red", linewidths=1.0,
+                           label=f"{score_label('s_disc')} > {THRESHOLD_SIGMA:g}σ ({int(high.sum()):,})")
+                ax.legend(loc="best", fontsize=10)
+            ax.set_title(f"{title} ({len(frame):,} objects)")
+            ax.set_xlabel("UMAP 1 [arbitrary units]")
+            ax.set_ylabel("UMAP 2 [arbitrary units]")
+        if points is not None:
+            fig.colorbar(points, ax=axes, extend="both", shrink=0.6).set_label(f"{score_label('s_disc')} [σ]")
+        fig.suptitle("UMAP embeddings coloured by the discriminator score")
+        return _save(fig, path)
+
+
+def _cluster_colours(labels: Sequence[int]) -> dict[int, tuple]:
+    cmap = mpl.colormaps["tab20" if len(labels) > 10 else "tab10"]
+    return {label: ("0.6" if label < 0 else cmap(k % cmap.N)) for k, label in enumerate(sorted(labels))}
+
+
+def cluster_umap(clusters: pd.DataFrame, path: Path, *, model_id: int, method: str = "gmm") -> FigureFile:
+    """The residual UMAP coloured by cluster label (legend: label and member count)."""
+    with _figure(10.0, 7.6) as fig:
+        ax = fig.subplots()
+        frame = clusters[np.isfinite(clusters["x"]) & np.isfinite(clusters["y"])]
+        if frame.empty:
+            _note(ax, "the clustered objects have no residual UMAP coordinates")
+            return _save(fig, path)
+        counts = frame["label"].value_counts()
+        colours = _cluster_colours(list(counts.index))
+        size = 14 if len(frame) < 2000 else (5 if len(frame) < 20000 else 2)
+        for label in sorted(counts.index):
+            part = frame[frame["label"] == label]
+            name = "noise" if label < 0 else f"cluster {label}"
+            ax.scatter(part["x"], part["y"], s=size, color=colours[label], label=f"{name} ({len(part):,})", rasterized=True, linewidths=0)
+        ax.set_xlabel("UMAP 1 [arbitrary units]")
+        ax.set_ylabel("UMAP 2 [arbitrary units]")
+        ax.set_title(f"Autoencoded residuals: {method.upper()} clusters (CAE model {model_id}, {len(frame):,} objects)")
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), markerscale=2.5 if size < 10 else 1.5, frameon=False,
+                  ncol=1 if len(counts) <= 16 else 2)
+        fig.subplots_adjust(left=0.08, right=0.74 if len(counts) <= 16 else 0.6, bottom=0.09, top=0.93)
+        return _save(fig, path)
+
+
+def cluster_examples(examples: Sequence[tuple[int, int, np.ndarray]], path: Path, *, columns: int = 8) -> FigureFile:
+    """Example real images per cluster: one row per (label, cluster size, images (B, S, S, 3)).
+
+    The figure is 1.45 inches per image plus margins: ``145 * columns + 190`` by
+    ``145 * rows + 90`` pixels.
+    """
+    rows = max(len(examples), 1)
+    size = examples[0][2].shape[1] if examples else 1
+    gap = max(1, size // 24)
+    tiles = []
+    for _label, _n, images in examples:
+        tiles.extend(list(images[:columns]) + [np.ones((size, size, 3), np.float32)] * (columns - min(len(images), columns)))
+    width, height = 1.45 * columns + 1.9, 1.45 * rows + 0.9
+    with _figure(width, height) as fig:
+        ax = fig.subplots()
+        _show_mosaic(ax, mosaic(tiles, rows, columns, gap) if tiles else np.ones((size, size, 3), np.float32))
+        for r, (label, n, _images) in enumerate(examples):
+            ax.text(-gap * 3, r * (size + gap) + size / 2, f"{'noise' if label < 0 else f'cluster {label}'}\n({n:,})",
+                    ha="right", va="center", fontsize=12)
+        fig.suptitle("Random members of each cluster (real images)")
+        fig.subplots_adjust(left=1.8 / width, right=1 - 0.1 / width, bottom=0.2 / height, top=1 - 0.7 / height)
+        return _save(fig, path)
