@@ -343,11 +343,19 @@ def _write_umap(conn, run_id: int, model_id: int, kind: str, object_ids: np.ndar
 
 
 def cluster_gmm(x: np.ndarray, n_components: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Gaussian mixture (full covariances) of x (N, D): (labels int (N,), largest posterior (N,))."""
+    """Gaussian mixture (full covariances) of x (N, D): (labels int (N,), largest posterior (N,)).
+
+    The fit is on standardised float64 features with ``reg_covar`` 1e-3 (in units of each
+    feature's variance), so an embedding that collapsed onto a curve or has constant
+    dimensions still gives well-defined covariances.
+    """
     from sklearn.mixture import GaussianMixture
 
-    gmm = GaussianMixture(n_components=n_components, covariance_type="full", reg_covar=1e-5, random_state=seed).fit(x)
-    posterior = gmm.predict_proba(x)
+    x = np.asarray(x, np.float64)
+    std = x.std(axis=0)
+    z = (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    gmm = GaussianMixture(n_components=n_components, covariance_type="full", reg_covar=1e-3, random_state=seed).fit(z)
+    posterior = gmm.predict_proba(z)
     return posterior.argmax(axis=1), posterior.max(axis=1)
 
 

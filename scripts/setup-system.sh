@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install the Debian packages hscanom needs, when they are missing (idempotent).
-#   PostgreSQL 15 server with the Q3C and pgSphere extensions, python3-venv.
+#   PostgreSQL 15 server with the Q3C and pgSphere extensions, python3-venv, and headless
+#   Chromium with its WebDriver (the explorer's browser tests).
 # Runs apt-get directly as root, through sudo otherwise.
 set -euo pipefail
 
-packages=(postgresql-15 postgresql-15-q3c postgresql-15-pgsphere)
+packages=(postgresql-15 postgresql-15-q3c postgresql-15-pgsphere chromium chromium-driver)
 python3 -m venv --help >/dev/null 2>&1 || packages+=(python3-venv)
 
 missing=()
