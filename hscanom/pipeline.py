@@ -5,8 +5,7 @@ by hand") and first checks whether its result already exists, so a second run re
 everything and only reports what it found:
 
 simulate -> ingest catalog, masks, cutouts -> sample -> pack -> train WGAN, encoder -> score
-
-Later stages (characterise, evaluate, release, report) are added by their modules.
+-> characterise -> evaluate against the injected truth -> release -> report
 """
 
 from __future__ import annotations
@@ -42,6 +41,9 @@ class PipelineConfig:
         sample: name of the scored sample (the paper's cuts, ``sql/paper-pdr2.sql``).
         score_batch: objects per claimed scoring batch.
         release: version name of the release cut at the end.
+        characterize_sample: sample the CAEs are trained on (default: the run's s_disc > 3
+            sigma sample).
+        cae_epochs: most epochs of each CAE (it stops earlier when the loss stops improving).
         wgan_changes: overrides of the preset (e.g. ``{"iterations": 4}``).
     """
 
@@ -54,6 +56,8 @@ class PipelineConfig:
     sample: str = "paper-pdr2"
     score_batch: int = 256
     release: str = "demo-v1"
+    characterize_sample: str | None = None
+    cae_epochs: int = 50
     wgan_changes: dict = field(default_factory=dict)
 
     @property
@@ -187,6 +191,54 @@ def stage_score(cfg: PipelineConfig, state: PipelineState, report: Report, progr
     report("score", f"run {state.run_id}: {scored:,} objects scored, {high:,} above 3 sigma in s_disc")
 
 
+def stage_characterize(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
+    """Residual and real CAEs, UMAPs and clusters of the high-anomaly sample (reused when done)."""
+    from hscanom.ml.characterize import MIN_OBJECTS, characterize
+    from hscanom.ml.runs import high_anomaly_sample
+    from hscanom.samples import get_sample
+
+    sample = cfg.characterize_sample
+    if sample is None and get_sample(high_anomaly_sample(state.url, state.run_id), state.url).n_members < MIN_OBJECTS:
+        sample = state.sample
+        report("characterise", f"fewer than {MIN_OBJECTS} objects above 3 sigma: characterising the whole sample {sample}")
+    result = characterize(state.url, state.run_id, home=cfg.home, sample=sample, seed=cfg.seed, max_epochs=cfg.cae_epochs)
+    state.extra["characterize"] = {"residual_model_id": result.residual_model_id, "real_model_id": result.real_model_id, "sample": result.sample}
+    report("characterise", f"{result.n_objects:,} objects of {result.sample}: residual CAE model {result.residual_model_id}, real CAE model {result.real_model_id}")
+
+
+def stage_evaluate(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
+    """ROC AUC, average precision, 3-sigma recall and purity against the simulator's labels."""
+    from hscanom.ml.evaluate import evaluate
+
+    result = evaluate(state.url, state.run_id, truth=state.sim_dir / "labels.csv")
+    state.extra["evaluation_id"] = result.evaluation_id
+    state.extra["evaluation"] = result.table
+    report("evaluate", f"evaluation {result.evaluation_id} against {state.sim_dir / 'labels.csv'}")
+
+
+def stage_release(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
+    """Cut the release (once: a version is immutable, an existing one is reused)."""
+    from hscanom.catalog import release
+
+    existing = {r.version: r for r in release.list_releases(state.url)}
+    if cfg.release in existing:
+        state.extra["release_dir"] = Path(existing[cfg.release].out_dir)
+        report("release", f"{cfg.release} exists: {state.extra['release_dir']}")
+        return
+    info = release.cut(state.url, cfg.release, state.run_id, out=Path(cfg.home) / "releases", mask_version=SIM_MASK_VERSION)
+    state.extra["release_dir"] = Path(info.path)
+    report("release", f"{cfg.release} cut: {info.path}")
+
+
+def stage_report(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
+    """The HTML report with the paper's figures (rewritten each run: it is cheap and reflects the tables)."""
+    from hscanom.report import build_report
+
+    out = Path(cfg.home) / "reports" / f"run-{state.run_id}"
+    state.extra["report"] = build_report(state.url, state.run_id, out, seed=cfg.seed)
+    report("report", str(state.extra["report"]))
+
+
 #: The stages in order.
 STAGES: list[tuple[str, Callable]] = [
     ("simulate", stage_simulate),
@@ -195,6 +247,10 @@ STAGES: list[tuple[str, Callable]] = [
     ("pack", stage_pack),
     ("train", stage_train),
     ("score", stage_score),
+    ("characterise", stage_characterize),
+    ("evaluate", stage_evaluate),
+    ("release", stage_release),
+    ("report", stage_report),
 ]
 
 
@@ -219,6 +275,7 @@ class _NoBar:
 
 
 def _count_bar(desc: str, total: int, progress: bool):
+    """A progress bar (Rich, as the CLI shows them) when ``progress``, else nothing."""
     if not progress:
         return _NoBar()
     from hscanom.cli._common import progress_bar
@@ -227,7 +284,7 @@ def _count_bar(desc: str, total: int, progress: bool):
 
 
 class _steps_bar:
-    """Adapts a step callback ``(step, total, losses)`` to a progress bar."""
+    """Adapts a training step callback ``(step, total, losses)`` to a progress bar."""
 
     def __init__(self, desc: str, total: int, progress: bool):
         self._bar = _count_bar(desc, total, progress)

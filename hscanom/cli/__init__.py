@@ -9,9 +9,13 @@ from __future__ import annotations
 import typer
 
 from hscanom import __version__
-from hscanom.cli import cutouts, db, ingest, masks, sample, train
+from hscanom.cli import cutouts, db, ingest, masks, release, sample, sql, train
+from hscanom.cli.characterize import characterize, similar
 from hscanom.cli.demo import demo
+from hscanom.cli.evaluate import evaluate
+from hscanom.cli.report import report
 from hscanom.cli.score import score
+from hscanom.cli.serve import serve
 from hscanom.cli.simulate import simulate
 
 app = typer.Typer(
@@ -28,8 +32,15 @@ app.add_typer(sample.app, name="sample")
 app.add_typer(masks.app, name="masks")
 app.add_typer(cutouts.app, name="cutouts")
 app.add_typer(train.app, name="train")
+app.add_typer(sql.app, name="sql")
+app.add_typer(release.app, name="release")
 app.command()(simulate)
 app.command()(score)
+app.command()(characterize)
+app.command()(similar)
+app.command()(evaluate)
+app.command()(report)
+app.command()(serve)
 app.command()(demo)
 
 
