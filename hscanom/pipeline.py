@@ -222,6 +222,11 @@ def stage_release(cfg: PipelineConfig, state: PipelineState, report: Report, pro
 
     existing = {r.version: r for r in release.list_releases(state.url)}
     if cfg.release in existing:
+        if existing[cfg.release].status != "complete":
+            raise ValueError(
+                f"release {cfg.release} exists with status {existing[cfg.release].status} (versions are immutable): "
+                "run the demo in a fresh HSCANOM_HOME or cut another version by hand"
+            )
         state.extra["release_dir"] = Path(existing[cfg.release].out_dir)
         report("release", f"{cfg.release} exists: {state.extra['release_dir']}")
         return

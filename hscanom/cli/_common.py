@@ -22,7 +22,9 @@ def reported_errors(*kinds: type[BaseException]) -> Iterator[None]:
     try:
         yield
     except (UserError, *kinds) as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        from rich.markup import escape
+
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
 
 
