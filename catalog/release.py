@@ -49,6 +49,7 @@ from hscanom.catalog import formats, published
 from hscanom.catalog.formats import ColumnSpec
 from hscanom.catalog.images import ImageReader
 from hscanom.checksum import sha256_file
+from hscanom.ingest.pack import run_packed_image
 
 __all__ = ["EXTENDED_COLUMNS", "ReleaseError", "ReleaseInfo", "cut", "list_releases", "show", "verify"]
 
@@ -109,7 +110,7 @@ EXTENDED_COLUMNS: tuple[ColumnSpec, ...] = (
 
 #: The run's scored objects in idx order: the extended catalog columns, then where their
 #: images are. The packed image is chosen as the scorer chose it (hscanom.ml.jobs).
-_CATALOG_SQL = """
+_CATALOG_SQL = f"""
 SELECT m.idx, s.object_id, s.ra, s.dec,
        s.s_gen, s.s_disc, s.s_anom, s.s_gen_sigma, s.s_disc_sigma, s.s_anom_sigma,
        s.i_cmodel_mag, s.r_eff_arcsec, md.e1, md.e2, s.ellipticity, s.axis_ratio, md.position_angle_deg,
@@ -124,11 +125,7 @@ SELECT m.idx, s.object_id, s.ra, s.dec,
   JOIN anomaly_score a ON a.run_id = s.run_id AND a.object_id = s.object_id
   LEFT JOIN (SELECT DISTINCT b.object_id FROM bright_star_masked_object b WHERE b.mask_version = %(mask_version)s::text) bm
          ON bm.object_id = s.object_id
-  LEFT JOIN LATERAL (
-        SELECT p.shard_id, p.row FROM packed_image p JOIN image_shard sh ON sh.id = p.shard_id
-         WHERE p.object_id = s.object_id AND sh.kind = 'packed' AND (sh.config ->> 'size')::int = %(size)s
-         ORDER BY (sh.sample_id = r.sample_id) DESC, p.shard_id
-         LIMIT 1) p ON true
+  {run_packed_image("s.object_id")}
  WHERE s.run_id = %(run_id)s
  ORDER BY m.idx
 """

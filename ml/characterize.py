@@ -183,17 +183,13 @@ def _run(conn: psycopg.Connection, run_id: int) -> _Run:
 def _locate(conn: psycopg.Connection, run: _Run, sample_id: int) -> tuple[ImageSet, ImageSet, list[int]]:
     """(residual images, real images, skipped member ids) of a sample's members in the run."""
     rows = conn.execute(
-        """
+        f"""
         SELECT m.object_id, rs.uri, a.result_row, ps.uri, p.row
           FROM sample_member m
           JOIN score_run r ON r.id = %(run)s
           LEFT JOIN anomaly_score a ON a.run_id = r.id AND a.object_id = m.object_id
           LEFT JOIN image_shard rs ON rs.id = a.result_shard_id
-          LEFT JOIN LATERAL (
-                SELECT p.shard_id, p.row FROM packed_image p JOIN image_shard sh ON sh.id = p.shard_id
-                 WHERE p.object_id = m.object_id AND sh.kind = 'packed' AND (sh.config ->> 'size')::int = %(size)s
-                 ORDER BY (sh.sample_id IS NOT DISTINCT FROM r.sample_id) DESC, p.shard_id
-                 LIMIT 1) p ON true
+          {run_packed_image("m.object_id")}
           LEFT JOIN image_shard ps ON ps.id = p.shard_id
          WHERE m.sample_id = %(sample)s
          ORDER BY m.idx

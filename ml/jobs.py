@@ -33,6 +33,7 @@ import psycopg
 
 from hscanom import __version__
 from hscanom.checksum import sha256_file
+from hscanom.ingest.pack import run_packed_image
 from hscanom.ingest.shards import read_rows
 from hscanom.ml.preprocess import to_uint8
 
@@ -122,16 +123,11 @@ def _seconds_to_next_expiry(conn: psycopg.Connection, run_id: int) -> float | No
 def _batch_members(conn: psycopg.Connection, run_id: int, c: Claim, image_size: int):
     """(object_ids, packed locations, missing ids) of the claimed batch, in idx order."""
     rows = conn.execute(
-        """
+        f"""
         SELECT m.object_id, s.uri, p.row
           FROM score_run r
           JOIN sample_member m ON m.sample_id = r.sample_id
-          LEFT JOIN LATERAL (
-                SELECT p.shard_id, p.row FROM packed_image p JOIN image_shard sh ON sh.id = p.shard_id
-                 WHERE p.object_id = m.object_id AND sh.kind = 'packed'
-                   AND (sh.config ->> 'size')::int = %(size)s
-                 ORDER BY (sh.sample_id = r.sample_id) DESC, p.shard_id
-                 LIMIT 1) p ON true
+          {run_packed_image("m.object_id")}
           LEFT JOIN image_shard s ON s.id = p.shard_id
          WHERE r.id = %(run)s AND m.idx >= %(lo)s AND m.idx < %(hi)s
          ORDER BY m.idx

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 
+from hscanom.ingest.pack import run_packed_image
 from hscanom.ingest.shards import read_rows
 
 #: The three scores, in the order the figures show them.
@@ -160,15 +161,12 @@ def _packed_locations(conn: psycopg.Connection, run_id: int, object_ids: Sequenc
     The same choice as scoring: a shard of the run's sample first, then the lowest shard id.
     """
     rows = conn.execute(
-        """
-        SELECT q.object_id, p.uri, p.row
+        f"""
+        SELECT q.object_id, sh.uri, p.row
           FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS q(object_id, k)
           JOIN score_run r ON r.id = %(run)s
-          LEFT JOIN LATERAL (
-                SELECT sh.uri, pi.row FROM packed_image pi JOIN image_shard sh ON sh.id = pi.shard_id
-                 WHERE pi.object_id = q.object_id AND sh.kind = 'packed' AND (sh.config ->> 'size')::int = %(size)s
-                 ORDER BY (sh.sample_id = r.sample_id) DESC, pi.shard_id
-                 LIMIT 1) p ON true
+          {run_packed_image("q.object_id")}
+          LEFT JOIN image_shard sh ON sh.id = p.shard_id
          ORDER BY q.k
         """,
         {"ids": [int(i) for i in object_ids], "run": run_id, "size": image_size},
