@@ -295,12 +295,9 @@ class _steps_bar:
         self._bar = _count_bar(desc, total, progress)
 
     def __enter__(self):
-        advance = self._bar.__enter__()
+        from hscanom.cli._common import step_progress
 
-        def on_step(step: int, total: int, losses: dict) -> None:
-            advance(1, "  ".join(f"{k} {v:.3g}" for k, v in losses.items()))
-
-        return on_step
+        return step_progress(self._bar.__enter__())
 
     def __exit__(self, *exc):
         return self._bar.__exit__(*exc)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import typer
@@ -48,3 +48,13 @@ def progress_bar(description: str, total: int | None) -> Iterator:
             progress.update(task, advance=n, info=info)
 
         yield advance
+
+
+def step_progress(advance: Callable[..., None]) -> Callable[[int, int, dict], None]:
+    """A training step callback ``(step, total, losses)`` that moves a :func:`progress_bar`
+    one step and shows the losses."""
+
+    def on_step(step: int, total: int, losses: dict) -> None:
+        advance(1, "  ".join(f"{k} {v:.3g}" for k, v in losses.items()))
+
+    return on_step

@@ -5,20 +5,13 @@ from __future__ import annotations
 import typer
 
 from hscanom import db
-from hscanom.cli._common import console, progress_bar, reported_errors
+from hscanom.cli._common import console, progress_bar, reported_errors, step_progress
 from hscanom.config import Settings
 from hscanom.ml.config import PRESETS, preset
 
 app = typer.Typer(help="Train the WGAN-GP and its encoder, or the DCAE, on a sample's packed images.", no_args_is_help=True)
 
 _ERRORS = (LookupError, FileNotFoundError, ValueError)
-
-
-def _step_progress(advance):
-    def report(step: int, total: int, losses: dict) -> None:
-        advance(1, "  ".join(f"{k} {v:.3g}" for k, v in losses.items()))
-
-    return report
 
 
 @app.command()
@@ -36,7 +29,7 @@ def wgan(
         cfg = preset(preset_name, iterations=iterations, image_size=image_size, seed=seed)
         url = db.database_url()
         with progress_bar("train WGAN", cfg.iterations) as advance:
-            model_id = runs.train_wgan(url, sample, cfg, Settings.from_env().home, _step_progress(advance))
+            model_id = runs.train_wgan(url, sample, cfg, Settings.from_env().home, step_progress(advance))
     console.print(f"WGAN registered as model {model_id} (next: hscanom train encoder --model {model_id})")
 
 
@@ -55,7 +48,7 @@ def encoder(
         with psycopg.connect(url) as conn:
             total = steps or registry.get(conn, model, "wgan").wgan_config.encoder_steps
         with progress_bar("train encoder", total) as advance:
-            model_id = runs.train_encoder(url, model, _step_progress(advance), steps=steps)
+            model_id = runs.train_encoder(url, model, step_progress(advance), steps=steps)
     console.print(f"encoder registered as model {model_id} (next: hscanom score --model {model} --sample ...)")
 
 
@@ -78,5 +71,5 @@ def dcae(
         n_images = count_images(runs.packed_shards(url, sample, cfg.image_size))
         total = cfg.epochs * ml_dcae.steps_per_epoch(n_images, cfg.batch_size)
         with progress_bar("train DCAE", total) as advance:
-            model_id = runs.train_dcae(url, sample, cfg, Settings.from_env().home, _step_progress(advance))
+            model_id = runs.train_dcae(url, sample, cfg, Settings.from_env().home, step_progress(advance))
     console.print(f"DCAE registered as model {model_id} (next: hscanom score --method dcae --model {model_id} --sample ...)")
