@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 
+from hscanom.ingest.pack import run_packed_image
 from hscanom.samples import get_sample
 
 #: Fewest objects characterised (UMAP neighbours, mixture components, a held-out split).
