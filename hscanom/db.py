@@ -60,6 +60,56 @@ def database_url(settings: Settings | None = None, *, start: bool = True) -> str
     return emb.url()
 
 
+def reader_url(settings: Settings | None = None, *, start: bool = True) -> str:
+    """libpq connection string of the read-only login role (``hscanom_reader``) that user SQL uses.
+
+    ``$HSCANOM_READER_URL`` when set, else :func:`database_url` with the user replaced
+    (see :func:`hscanom.readonly.reader_url`).
+    """
+    from hscanom import readonly
+
+    return readonly.reader_url(database_url(settings, start=start))
+
+
+@dataclass
+class GrantReport:
+    """What :func:`grant_reader` did: ``hardened`` is False when the functions' and languages'
+    EXECUTE/USAGE could not be revoked (not a superuser); ``warnings`` are the server's."""
+
+    hardened: bool
+    password_set: bool
+    warnings: list[str]
+
+
+def grant_reader(admin_url: str, password: str | None = None) -> GrantReport:
+    """Create or repair the read-only login role in the database at ``admin_url``.
+
+    Runs the statements of migration 0005 (idempotent): the role with LOGIN and no
+    privileges beyond SELECT, its settings, and (as a superuser) the revocations from
+    PUBLIC. ``password`` (optional) becomes the role's password, for servers that ask one.
+
+    Raises:
+        psycopg.Error: the server refused (e.g. the admin role may not create roles).
+    """
+    import importlib
+
+    import psycopg
+    from psycopg import sql as psql
+
+    from hscanom.readonly import READER_ROLE
+
+    m = importlib.import_module("hscanom.schema.migrations.versions.0005_reader_login")
+    warnings: list[str] = []
+    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
+        conn.add_notice_handler(lambda d: warnings.append(d.message_primary or ""))
+        conn.execute(m.ROLE)
+        conn.execute(m.HARDEN)
+        if password:
+            conn.execute(psql.SQL("ALTER ROLE {} PASSWORD {}").format(psql.Identifier(READER_ROLE), psql.Literal(password)))
+        superuser = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
+    return GrantReport(bool(superuser), bool(password), [w for w in warnings if w])
+
+
 @lru_cache(maxsize=8)
 def _engine_for(url: str) -> sa.Engine:
     return sa.create_engine(sqlalchemy_url(url), pool_pre_ping=True, future=True)

@@ -32,7 +32,8 @@ from __future__ import annotations
 import csv
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -399,22 +400,32 @@ class QueryResult:
 
 
 def run(query: NamedQuery, values: Mapping[str, Any] | None = None, *, url: str | None = None, timeout_s: float | None = None) -> QueryResult:
-    """Run ``query`` read-only (role ``hscanom_reader``, read-only transaction, timeout).
+    """Run ``query`` read-only and return all its rows (see :func:`stream`).
 
     Args:
         values: parameter values (text or typed), converted by :func:`bind`.
-        url: database URL (default: the configured database).
+        url: database URL (default: the configured database); the query logs in as the
+            read-only role of that database (:func:`hscanom.readonly.reader_url`).
         timeout_s: statement timeout [s] (default :data:`hscanom.readonly.DEFAULT_TIMEOUT_S`).
 
     Raises:
         QueryError: bad parameters.
         hscanom.readonly.ReadOnlyQueryError: the database refused or cancelled the statement.
     """
+    with stream(query, values, url=url, timeout_s=timeout_s) as cur:
+        return QueryResult([d.name for d in cur.description], [d.type_code for d in cur.description], cur.fetchall())
+
+
+@contextmanager
+def stream(query: NamedQuery, values: Mapping[str, Any] | None = None, *, url: str | None = None, timeout_s: float | None = None) -> Iterator[Any]:
+    """Run ``query`` as the read-only login role and yield its server-side cursor.
+
+    Rows travel in batches as they are read (``fetchmany``, iteration);
+    :func:`hscanom.readonly.count_rest` counts the rest without transferring it. Arguments
+    and errors as :func:`run`.
+    """
     from hscanom import db, readonly
 
     params = bind(query, values or {})
-    with readonly.readonly_transaction(url or db.database_url(), timeout_s or readonly.DEFAULT_TIMEOUT_S) as conn:
-        cur = readonly.execute(conn, query.body, params)
-        if cur.description is None:
-            raise readonly.ReadOnlyQueryError("the statement returned no rows (only SELECT-like queries run here)")
-        return QueryResult([d.name for d in cur.description], [d.type_code for d in cur.description], cur.fetchall())
+    with readonly.open_query(url or db.database_url(), query.body, params, timeout_s or readonly.DEFAULT_TIMEOUT_S) as cur:
+        yield cur

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from hscanom import db
@@ -77,10 +78,42 @@ def status() -> None:
 
 
 @app.command()
-def url() -> None:
+def url(
+    reader: bool = typer.Option(False, "--reader", help="The read-only login role's URL (what user SQL uses) instead of the owner's."),
+) -> None:
     """Print the database URL (libpq form), starting the embedded cluster if needed."""
     with reported_errors(EmbeddedError):
-        typer.echo(db.database_url())
+        typer.echo(db.reader_url() if reader else db.database_url())
+
+
+@app.command("grant-reader")
+def grant_reader(
+    admin_url: str = typer.Option(None, "--admin-url", help="Connect as this (super)user instead of the database URL in use."),
+    password: bool = typer.Option(False, "--password", help="Also set the role's password (asked for; for servers that require one)."),
+) -> None:
+    """Create or repair the read-only login role hscanom_reader that user SQL logs in as.
+
+    For an external server (HSCANOM_DATABASE_URL): run it once as a superuser (or with
+    --admin-url), then point HSCANOM_READER_URL at the role, e.g.
+    postgresql://hscanom_reader@HOST/DB (its password in ~/.pgpass). Idempotent; migration
+    0005 does the same where it can. See docs/security.md.
+    """
+    import psycopg
+
+    from hscanom.readonly import READER_URL_ENV
+
+    with reported_errors(EmbeddedError, psycopg.Error):
+        target = admin_url or db.database_url()
+        secret = typer.prompt("password for hscanom_reader", hide_input=True, confirmation_prompt=True) if password else None
+        report = db.grant_reader(target, secret)
+        for line in report.warnings:
+            console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
+        console.print("role hscanom_reader: LOGIN, SELECT only, read-only by default, statement timeout 30 s"
+                      + ("; password set" if report.password_set else ""))
+        if not report.hardened:
+            console.print("[yellow]not a superuser:[/] file, large-object and admin functions and DO were NOT revoked from "
+                          "PUBLIC; run this again as a superuser (--admin-url)")
+        console.print(f"user SQL logs in with: {escape(db.reader_url())}  (override with {READER_URL_ENV})", highlight=False)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

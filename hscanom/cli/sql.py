@@ -10,12 +10,13 @@ import typer
 from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
+from rich.text import Text
 
 from hscanom import db, sql
 from hscanom.catalog.formats import ColumnSpec, format_of, write_table
 from hscanom.cli._common import UserError, console, reported_errors
 from hscanom.embedded import EmbeddedError
-from hscanom.readonly import DEFAULT_TIMEOUT_S, READER_ROLE, ReadOnlyQueryError
+from hscanom.readonly import DEFAULT_TIMEOUT_S, ReadOnlyQueryError, count_rest
 
 app = typer.Typer(
     help="Named SQL over anomaly scores and HSC metadata (sql/queries/*.sql), run as the read-only role.",
@@ -80,12 +81,12 @@ def _values(pairs: list[str]) -> dict[str, str]:
     return values
 
 
-def _cell(value) -> str:
+def _cell(value) -> Text:
+    """A result cell exactly as stored: a plain Rich ``Text`` (no markup, no emoji codes, no
+    highlighting); floats in Python's shortest round-trip form; NULL dimmed."""
     if value is None:
-        return "[dim]NULL[/]"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return escape(str(value))
+        return Text("NULL", style="dim")
+    return Text(str(value))
 
 
 @app.command()
@@ -95,13 +96,15 @@ def run(
     upload: Path = typer.Option(None, "--upload", help="CSV whose columns fill the query's list parameters (e.g. ra, dec)."),
     out: Path = typer.Option(None, "--out", "-o", help="Write all rows to FILE.csv, FILE.parquet or FILE.fits."),
     timeout: float = typer.Option(DEFAULT_TIMEOUT_S, "--timeout", help="Statement timeout [s]."),
-    max_rows: int = typer.Option(50, "--max-rows", help="Rows printed when there is no --out."),
+    max_rows: int = typer.Option(50, "--max-rows", min=0, help="Rows printed when there is no --out (only these are fetched)."),
 ) -> None:
     """Run a named query (or your own .sql file) read-only.
 
-    It runs as role hscanom_reader, in a read-only transaction with a statement timeout: a
-    query that tries to write, or runs too long, fails with the database's message (exit 1)
-    and changes nothing.
+    It logs in as the read-only role hscanom_reader (see docs/security.md) and runs one
+    query that returns rows, in a read-only transaction with a statement timeout: a query
+    that tries to write, or runs too long, fails with the database's message (exit 1) and
+    changes nothing. Without --out only --max-rows rows are fetched (server-side cursor);
+    the rest are counted on the server.
     """
     with reported_errors(sql.QueryError, ReadOnlyQueryError, EmbeddedError, ValueError, OSError):
         q = _load(name)
@@ -114,19 +117,23 @@ def run(
             if both:
                 raise UserError(f"{', '.join(both)} given both by --param and by --upload {upload}")
             values.update(uploaded)
-        result = sql.run(q, values, url=db.database_url(), timeout_s=timeout)
         if out is not None:
+            result = sql.run(q, values, url=db.database_url(), timeout_s=timeout)
             specs = {c.name: ColumnSpec(c.name, c.description, c.unit) for c in q.columns}
             shown = {k: (v if not isinstance(v, list) else f"{len(v)} values") for k, v in sql.bind(q, values).items()}
             write_table(out, result.columns, result.type_oids, result.rows, specs, {"query": q.name, "params": json.dumps(shown, default=str)})
-            console.print(f"{len(result.rows):,} rows -> {out}")
+            console.print(f"{len(result.rows):,} rows -> {escape(str(out))}", highlight=False)
             return
-    table = Table(*result.columns)
-    for row in result.rows[:max_rows]:
+        with sql.stream(q, values, url=db.database_url(), timeout_s=timeout) as cur:
+            columns = [d.name for d in cur.description]
+            rows = cur.fetchmany(max_rows) if max_rows > 0 else []
+            more = count_rest(cur)
+    table = Table(*(Text(c) for c in columns))
+    for row in rows:
         table.add_row(*(_cell(v) for v in row))
     console.print(table)
-    more = len(result.rows) - max_rows
-    console.print(f"{len(result.rows):,} rows" + (f" ({more:,} not shown: use --out FILE or --max-rows)" if more > 0 else ""))
+    total = len(rows) + more
+    console.print(f"{total:,} rows" + (f" ({more:,} not shown: use --out FILE or --max-rows)" if more > 0 else ""), highlight=False)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -134,13 +141,15 @@ def shell(
     ctx: typer.Context,
     timeout: float = typer.Option(DEFAULT_TIMEOUT_S, "--timeout", help="Statement timeout [s]."),
 ) -> None:
-    """psql on the database as role hscanom_reader, read-only, with a statement timeout.
+    """psql on the database, logged in as the read-only role hscanom_reader.
 
-    Extra arguments go to psql (e.g. -c "SELECT ..."). This guards against mistakes, not
-    against intent: the session user may still RESET ROLE (use `hscanom db psql` to write).
+    Extra arguments go to psql (e.g. -c "SELECT ..."). The login role can only read: it is
+    no superuser, belongs to no other role (RESET ROLE / SET ROLE lead nowhere), cannot run
+    DO blocks, server-file or admin functions, and its transactions are read-only by default
+    (use `hscanom db psql` to write).
     """
     with reported_errors(EmbeddedError):
-        target = db.database_url()
-    options = f"-c role={READER_ROLE} -c default_transaction_read_only=on -c statement_timeout={int(timeout * 1000)}"
+        target = db.reader_url()
+    options = f"-c default_transaction_read_only=on -c statement_timeout={max(1, int(timeout * 1000))}"
     env = dict(os.environ, PGOPTIONS=f"{os.environ.get('PGOPTIONS', '')} {options}".strip())
     os.execvpe("psql", ["psql", target, *ctx.args], env)

@@ -18,10 +18,17 @@ Routes (object ids travel as strings in JSON, since JavaScript numbers lose ids 
 ==========================================  ===============================================
 
 Bad input gets a 4xx with ``{"error": "..."}`` (pages: a short HTML page), never a trace.
+Request bodies larger than :data:`MAX_BODY_BYTES` are refused (413) before they are read
+whole; JSON nested too deeply to parse is a 400. User SQL (the filter's WHERE clause) runs
+on the read-only login role's own connection (:mod:`hscanom.explorer.filters`), at most
+``max_user_queries`` at a time: beyond that the filter answers 429 with ``Retry-After`` at
+once, so the other routes stay fast. ``labels.csv`` neutralises cells that a spreadsheet
+would run as a formula (:func:`csv_safe`); the database keeps them exact.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
@@ -58,6 +65,12 @@ PLOTLY_JS = "plotly-gl2d-3.7.0.min.js"
 MAX_K = 100
 #: Cache lifetime of images [s] (they never change; ETags revalidate anyway).
 IMAGE_MAX_AGE_S = 86400
+#: Largest request body accepted [bytes].
+MAX_BODY_BYTES = 256 * 1024
+#: Default number of user queries (filters) that may run at once.
+MAX_USER_QUERIES = 4
+#: First characters that make a spreadsheet read a CSV cell as a formula (OWASP CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 # -- JSON -----------------------------------------------------------------------------------
@@ -138,10 +151,25 @@ async def _json_body(request: Request) -> Any:
     cannot add labels behind the user's back."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
         raise ApiError(415, "body: send JSON with Content-Type: application/json")
+    too_big = ApiError(413, f"body: larger than {MAX_BODY_BYTES:,} bytes")
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise ApiError(400, "body: bad Content-Length header")
+        if int(declared) > MAX_BODY_BYTES:
+            raise too_big
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_big
+        chunks.append(chunk)
     try:
-        return json.loads(await request.body() or b"null")
+        return json.loads(b"".join(chunks) or b"null")
     except (UnicodeDecodeError, ValueError) as exc:
         raise ApiError(400, f"body: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ApiError(400, "body: JSON nested too deeply") from None
 
 
 # -- pages ----------------------------------------------------------------------------------
@@ -214,7 +242,12 @@ async def api_filter(request: Request) -> Response:
     f = filters.Filter.from_json(await _json_body(request))
     url = _url(request)
     await run_in_threadpool(queries.run_info, url, f.run)
-    ids = await run_in_threadpool(filters.run_filter, url, f)
+    slots: asyncio.Semaphore = request.app.state.user_query_slots
+    if slots.locked():
+        busy = f"busy: {request.app.state.max_user_queries} filters are running already; try again in a few seconds"
+        return Json({"error": busy}, status_code=429, headers={"Retry-After": "2"})
+    async with slots:
+        ids = await run_in_threadpool(filters.run_filter, url, f)
     return Json({"run": f.run, "n": len(ids), "object_id": [str(i) for i in ids]})
 
 
@@ -249,6 +282,14 @@ async def api_labels_post(request: Request) -> Response:
     return Json(_ids_as_strings(row), status_code=201)
 
 
+def csv_safe(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run: text starting with ``= + - @``, tab or carriage
+    return gets a leading ``'`` (OWASP, "CSV Injection"). Other values are returned as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def api_labels_csv(request: Request) -> Response:
     run = _opt_run(request)
     url = _url(request)
@@ -260,7 +301,7 @@ def api_labels_csv(request: Request) -> Response:
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(queries.LABEL_COLUMNS)
         for row in queries.iter_labels(url, run):
-            writer.writerow(["" if v is None else (v.isoformat() if isinstance(v, dt.datetime) else v) for v in row])
+            writer.writerow(["" if v is None else (v.isoformat() if isinstance(v, dt.datetime) else csv_safe(v)) for v in row])
             if buf.tell() > 1 << 16:
                 yield buf.getvalue()
                 buf.seek(0)
@@ -288,7 +329,7 @@ def _when(value: dt.datetime | None) -> str:
 
 
 def create_app(url: str, *, default_run: int | None = None, cache_bytes: int = images.CACHE_BYTES,
-               allowed_hosts: list[str] | None = None) -> Starlette:
+               allowed_hosts: list[str] | None = None, max_user_queries: int = MAX_USER_QUERIES) -> Starlette:
     """The explorer for the database at ``url`` (libpq URL).
 
     Args:
@@ -296,6 +337,7 @@ def create_app(url: str, *, default_run: int | None = None, cache_bytes: int = i
         cache_bytes: size of the in-process PNG cache [bytes].
         allowed_hosts: accepted ``Host`` headers (``None``: any). ``hscanom serve`` on a
             loopback address allows only local names, which stops DNS-rebinding pages.
+        max_user_queries: filters (user SQL) that may run at once; more get 429.
     """
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["num"] = _num
@@ -324,6 +366,8 @@ def create_app(url: str, *, default_run: int | None = None, cache_bytes: int = i
     )
     app.state.url = url
     app.state.default_run = default_run
+    app.state.max_user_queries = max(1, int(max_user_queries))
+    app.state.user_query_slots = asyncio.Semaphore(app.state.max_user_queries)
     app.state.templates = templates
     app.state.images = images.ImageStore(url, cache_bytes)
     return app

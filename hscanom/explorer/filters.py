@@ -1,11 +1,14 @@
 """The explorer's filter: score thresholds, cluster, bright-star mask and a user WHERE clause.
 
-The whole filter is ONE statement over ``scored_object`` run through
-:func:`hscanom.readonly.readonly_transaction` / :func:`hscanom.readonly.execute`: as role
-``hscanom_reader``, in a read-only transaction with a statement timeout, prepared (so a
-second command after ``;`` is refused). A clause that writes, fails to parse or runs too
-long comes back as :class:`hscanom.readonly.ReadOnlyQueryError` with the database's message,
-and nothing changes.
+The whole filter is ONE query over ``scored_object`` run through
+:func:`hscanom.readonly.open_query`: on its own connection logged in as the read-only role
+``hscanom_reader`` (never the explorer's owner connection), as a cursor in a read-only
+transaction with a statement timeout. Before that, :func:`check_clause` refuses a WHERE
+clause that is not one self-contained expression: one that closes a parenthesis it did not
+open (``1=1) UNION SELECT ...``), leaves one open, or holds a ``;`` outside strings,
+quoted names and comments. A clause that writes, fails to parse or runs too long comes back
+as :class:`hscanom.readonly.ReadOnlyQueryError` with the database's message, and nothing
+changes.
 
 Request body (JSON)::
 
@@ -18,6 +21,7 @@ Request body (JSON)::
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +35,78 @@ FILTER_TIMEOUT_S = 20.0
 MAX_WHERE = 4000
 
 MASK_CHOICES = ("any", "in", "out")
+
+_DOLLAR_TAG = re.compile(r"\$([A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$")
+
+
+def check_clause(where: str) -> None:
+    """Refuse a WHERE clause that is not one self-contained expression.
+
+    Scans the clause as PostgreSQL's lexer does: '...' and E'...' strings, "..." names,
+    $tag$...$tag$ bodies, -- and nested /* */ comments. Outside those, parentheses must
+    balance without ever closing more than were opened, and no ``;`` may appear.
+
+    Raises:
+        ApiError: 400 naming the character position of the problem.
+    """
+    i, n, depth = 0, len(where), 0
+    prev_ident = False
+    while i < n:
+        c = where[i]
+        if c == "-" and where.startswith("--", i):
+            j = where.find("\n", i)
+            i, prev_ident = (n if j < 0 else j + 1), False
+            continue
+        if c == "/" and where.startswith("/*", i):
+            level, j = 1, i + 2
+            while j < n and level:
+                if where.startswith("/*", j):
+                    level, j = level + 1, j + 2
+                elif where.startswith("*/", j):
+                    level, j = level - 1, j + 2
+                else:
+                    j += 1
+            if level:
+                raise ApiError(400, f"where: unterminated /* comment at character {i + 1}")
+            i, prev_ident = j, False
+            continue
+        if c in "'\"":
+            escapes = c == "'" and i > 0 and where[i - 1] in "eE" and (i < 2 or not (where[i - 2].isalnum() or where[i - 2] in "_$"))
+            j = i + 1
+            while True:
+                if j >= n:
+                    raise ApiError(400, f"where: unterminated {'string' if c == chr(39) else 'quoted name'} at character {i + 1}")
+                if escapes and where[j] == "\\":
+                    j += 2
+                    continue
+                if where[j] == c:
+                    if j + 1 < n and where[j + 1] == c:
+                        j += 2
+                        continue
+                    break
+                j += 1
+            i, prev_ident = j + 1, False
+            continue
+        if c == "$" and not prev_ident:
+            m = _DOLLAR_TAG.match(where, i)
+            if m:
+                end = where.find(m.group(0), m.end())
+                if end < 0:
+                    raise ApiError(400, f"where: unterminated {m.group(0)} quote at character {i + 1}")
+                i, prev_ident = end + len(m.group(0)), False
+                continue
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth < 0:
+                raise ApiError(400, f"where: the clause closes a parenthesis it did not open (character {i + 1}); give one boolean expression")
+        elif c == ";":
+            raise ApiError(400, f"where: ';' at character {i + 1}: give one boolean expression, not statements")
+        prev_ident = c.isalnum() or c in "_$" or ord(c) >= 0x80
+        i += 1
+    if depth:
+        raise ApiError(400, f"where: {depth} parenthesis(es) left open; give one boolean expression")
 
 
 @dataclass
@@ -67,6 +143,8 @@ class Filter:
             f.cluster_label = integer(cluster.get("label"), "cluster.label", lo=-1)
         f.mask = choice(body.get("mask") or "any", "mask", MASK_CHOICES)
         f.where = text(body.get("where"), "where", max_len=MAX_WHERE)
+        if f.where:
+            check_clause(f.where)
         return f
 
     def sql(self) -> tuple[str, dict[str, Any]]:
@@ -97,5 +175,5 @@ def run_filter(url: str, f: Filter, timeout_s: float = FILTER_TIMEOUT_S) -> list
         hscanom.readonly.ReadOnlyQueryError: the database refused the statement.
     """
     sql, params = f.sql()
-    with readonly.readonly_transaction(url, timeout_s) as conn:
-        return [row[0] for row in readonly.execute(conn, sql, params).fetchall()]
+    with readonly.open_query(url, sql, params, timeout_s) as cur:
+        return [row[0] for row in cur.fetchall()]
