@@ -14,6 +14,8 @@ directory, i.e. to the account that owns the cluster (and root).
 ``initdb`` and ``postgres`` refuse to run as root. When hscanom runs as root (as CI does), the
 server runs as the unprivileged account ``$HSCANOM_PG_USER`` (default ``postgres``, Debian's),
 which owns ``pgdata/``, ``run/`` and ``log/``; root reaches the socket regardless of its mode.
+That account must be able to enter every folder above ``$HSCANOM_HOME``: hscanom checks it
+and explains the fix, but never changes permissions outside ``$HSCANOM_HOME``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import os
 import pwd
 import shutil
 import socket
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,21 +162,46 @@ class EmbeddedCluster:
         return f"\nlast lines of {self.log_file}:\n" + "\n".join(tail)
 
     def _make_reachable(self) -> None:
-        """Let the server account traverse to ``home`` and own its folders (root only)."""
+        """Let the server account reach ``home`` and own its folders (root only).
+
+        Nothing outside ``home`` is changed: when the account cannot traverse an ancestor of
+        ``home``, :class:`EmbeddedError` says which and how to fix it.
+        """
         account = self.run_as
         if account is None:
             return
-        # The server account must be able to traverse every ancestor of home (x bit only).
-        for parent in reversed(self.home.parents):
-            mode = parent.stat().st_mode
-            if not mode & 0o001:
-                os.chmod(parent, mode | 0o001)
+        self._check_ancestors(account)
         for folder in (self.home, self.data_dir, self.socket_dir, self.log_file.parent):
             folder.mkdir(parents=True, exist_ok=True)
         os.chmod(self.home, self.home.stat().st_mode | 0o005)
         for folder in (self.data_dir, self.socket_dir, self.log_file.parent):
             for path in [folder, *folder.rglob("*")]:
                 os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)
+
+    def _check_ancestors(self, account: pwd.struct_passwd) -> None:
+        """Raise :class:`EmbeddedError` unless ``account`` can enter every ancestor of ``home``
+        (tested as that account, so ACLs count)."""
+        ancestors = [str(p) for p in reversed(self.home.parents)]
+        probe = subprocess.run(
+            ["/bin/sh", "-c", 'for d; do [ -x "$d" ] || { printf "%s" "$d"; exit 1; }; done', "sh", *ancestors],
+            capture_output=True, text=True, user=account.pw_uid, group=account.pw_gid, extra_groups=[], cwd="/",
+        )
+        if probe.returncode == 0:
+            return
+        blocked = probe.stdout.strip() or ancestors[0]
+        try:
+            st = os.stat(blocked)
+            detail = f"mode {stat.S_IMODE(st.st_mode):o}, owner {pwd.getpwuid(st.st_uid).pw_name}"
+        except (OSError, KeyError):
+            detail = "not accessible"
+        name = account.pw_name
+        raise EmbeddedError(
+            f"the PostgreSQL server runs as {name!r} (PostgreSQL refuses to run as root), and {name} cannot "
+            f"enter {blocked} ({detail}), which holds HSCANOM_HOME {self.home}. hscanom does not change "
+            f"permissions outside HSCANOM_HOME. Either set HSCANOM_HOME to a folder {name} can reach "
+            f"(e.g. /srv/hscanom or /var/tmp/hscanom), or let {name} pass through that folder: "
+            f"`setfacl -m u:{name}:x {blocked}` (or `chmod o+x {blocked}`)"
+        )
 
     # -- state ---------------------------------------------------------------------------
     @property

@@ -128,7 +128,9 @@ def run(
             columns = [d.name for d in cur.description]
             rows = cur.fetchmany(max_rows) if max_rows > 0 else []
             more = count_rest(cur)
-    table = Table(*(Text(c) for c in columns))
+    table = Table()
+    for c in columns:
+        table.add_column(Text(c))
     for row in rows:
         table.add_row(*(_cell(v) for v in row))
     console.print(table)

@@ -247,7 +247,7 @@ async def api_filter(request: Request) -> Response:
         busy = f"busy: {request.app.state.max_user_queries} filters are running already; try again in a few seconds"
         return Json({"error": busy}, status_code=429, headers={"Retry-After": "2"})
     async with slots:
-        ids = await run_in_threadpool(filters.run_filter, url, f)
+        ids = await run_in_threadpool(filters.run_filter, url, f, request.app.state.filter_timeout_s)
     return Json({"run": f.run, "n": len(ids), "object_id": [str(i) for i in ids]})
 
 
@@ -329,7 +329,8 @@ def _when(value: dt.datetime | None) -> str:
 
 
 def create_app(url: str, *, default_run: int | None = None, cache_bytes: int = images.CACHE_BYTES,
-               allowed_hosts: list[str] | None = None, max_user_queries: int = MAX_USER_QUERIES) -> Starlette:
+               allowed_hosts: list[str] | None = None, max_user_queries: int = MAX_USER_QUERIES,
+               filter_timeout_s: float = filters.FILTER_TIMEOUT_S) -> Starlette:
     """The explorer for the database at ``url`` (libpq URL).
 
     Args:
@@ -338,6 +339,7 @@ def create_app(url: str, *, default_run: int | None = None, cache_bytes: int = i
         allowed_hosts: accepted ``Host`` headers (``None``: any). ``hscanom serve`` on a
             loopback address allows only local names, which stops DNS-rebinding pages.
         max_user_queries: filters (user SQL) that may run at once; more get 429.
+        filter_timeout_s: statement timeout of one filter [s].
     """
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["num"] = _num
@@ -367,6 +369,7 @@ def create_app(url: str, *, default_run: int | None = None, cache_bytes: int = i
     app.state.url = url
     app.state.default_run = default_run
     app.state.max_user_queries = max(1, int(max_user_queries))
+    app.state.filter_timeout_s = float(filter_timeout_s)
     app.state.user_query_slots = asyncio.Semaphore(app.state.max_user_queries)
     app.state.templates = templates
     app.state.images = images.ImageStore(url, cache_bytes)
