@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -21,10 +23,31 @@ TEMPLATE = "hscanom_template"
 _counter = itertools.count()
 
 
+def open_for_server(path: Path) -> Path:
+    """As root, let the server account (``postgres``) enter ``path`` and the test folders
+    above it, up to the system's temporary folder (o+x). pytest makes its folders mode 0700,
+    and hscanom never changes permissions outside HSCANOM_HOME (it refuses with an
+    explanation instead), so the tests open their own temporary folders. Returns ``path``."""
+    if os.geteuid() == 0:
+        top = Path(tempfile.gettempdir()).resolve()
+        path = path.resolve()
+        for folder in [path, *path.parents]:
+            if folder == top or top not in folder.parents:
+                break
+            os.chmod(folder, folder.stat().st_mode | 0o001)
+    return path
+
+
+@pytest.fixture
+def server_tmp_path(tmp_path):
+    """``tmp_path``, enterable by the embedded server's account (see :func:`open_for_server`)."""
+    return open_for_server(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def pg_cluster(tmp_path_factory):
     """A running embedded cluster for the whole session."""
-    home = tmp_path_factory.mktemp("pg")
+    home = open_for_server(tmp_path_factory.mktemp("pg"))
     cluster = EmbeddedCluster(home, server_settings={"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", "shared_buffers": "'128MB'"})
     cluster.start()
     yield cluster

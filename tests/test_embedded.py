@@ -18,8 +18,8 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def own_cluster(tmp_path):
-    cluster = EmbeddedCluster(tmp_path / "home", server_settings={"fsync": "off"})
+def own_cluster(server_tmp_path):
+    cluster = EmbeddedCluster(server_tmp_path / "home", server_settings={"fsync": "off"})
     yield cluster
     cluster.stop(mode="immediate")
 
@@ -60,9 +60,9 @@ def test_root_runs_server_as_unprivileged_account(own_cluster):
     assert own_cluster.data_dir.stat().st_uid == uid
 
 
-def test_cli_start_migrate_status_stop(tmp_path, monkeypatch):
+def test_cli_start_migrate_status_stop(server_tmp_path, monkeypatch):
     monkeypatch.delenv("HSCANOM_DATABASE_URL", raising=False)
-    monkeypatch.setenv("HSCANOM_HOME", str(tmp_path / "cli-home"))
+    monkeypatch.setenv("HSCANOM_HOME", str(server_tmp_path / "cli-home"))
     try:
         result = runner.invoke(app, ["db", "start"])
         assert result.exit_code == 0, result.output
@@ -72,6 +72,10 @@ def test_cli_start_migrate_status_stop(tmp_path, monkeypatch):
         assert "embedded (running)" in result.output and "hsc_object" in result.output
         result = runner.invoke(app, ["db", "url"])
         assert result.output.strip() == db.cluster().url()
+        result = runner.invoke(app, ["db", "url", "--reader"])
+        assert "user=hscanom_reader" in result.output
+        result = runner.invoke(app, ["sql", "run", "high-anomaly", "-p", "run_id=1"])
+        assert result.exit_code == 0 and "0 rows" in result.output, result.output
     finally:
         result = runner.invoke(app, ["db", "stop"])
     assert result.exit_code == 0 and "stopped" in result.output
@@ -89,3 +93,21 @@ def test_external_url_never_starts_a_cluster(empty_db_url, tmp_path, monkeypatch
     result = runner.invoke(app, ["db", "start"])
     assert "external server" in result.output
     assert not home.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root handling only applies when run as root")
+def test_start_as_root_never_changes_folders_outside_home(server_tmp_path, monkeypatch):
+    """A parent the server account cannot enter stays as it was; the error says why and how to fix it."""
+    locked = server_tmp_path / "locked"
+    locked.mkdir(mode=0o700)
+    os.chmod(locked, 0o700)
+    monkeypatch.delenv("HSCANOM_DATABASE_URL", raising=False)
+    monkeypatch.setenv("HSCANOM_HOME", str(locked / "home"))
+    modes = {p: p.stat().st_mode for p in [locked, *locked.parents]}
+    result = runner.invoke(app, ["db", "start"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    assert f"cannot enter {locked} (mode 700, owner root)" in text, text
+    assert "does not change permissions outside HSCANOM_HOME" in text and "setfacl -m u:postgres:x" in text
+    assert {p: p.stat().st_mode for p in modes} == modes
+    assert not (locked / "home" / "pgdata").exists()
