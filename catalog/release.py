@@ -56,6 +56,8 @@ __all__ = ["EXTENDED_COLUMNS", "ReleaseError", "ReleaseInfo", "cut", "list_relea
 #: Threshold of the high-anomaly files [sigma] on discriminator_score_normalized.
 THRESHOLD_SIGMA = 3.0
 MANIFEST = "manifest.json"
+#: Detached checksums of every file (manifest.json included), ``sha256sum -c`` format.
+SHA256SUMS = "SHA256SUMS"
 README = "README.md"
 MANIFEST_FORMAT = "hscanom-release"
 MANIFEST_FORMAT_VERSION = 1
@@ -495,10 +497,17 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def sha256sums(folder: Path) -> str:
+    """``SHA256SUMS`` text for every file of ``folder`` but itself: ``<sha256>  <name>`` lines in
+    name order, as ``sha256sum`` writes them (so ``sha256sum -c SHA256SUMS`` checks a release
+    without hscanom)."""
+    return "".join(f"{sha256_file(p)}  {p.name}\n" for p in sorted(folder.iterdir()) if p.name != SHA256SUMS)
+
+
 def _manifest(plan: _Plan, folder: Path, release_id: int, created_at: dt.datetime) -> dict[str, Any]:
     files = {}
     for path in sorted(folder.iterdir()):
-        if path.name != MANIFEST:
+        if path.name not in (MANIFEST, SHA256SUMS):
             files[path.name] = {"sha256": sha256_file(path), "size": path.stat().st_size}
     n, n_high = len(plan.catalog["idx"]), len(plan.high)
     return _jsonable(
@@ -606,6 +615,7 @@ def cut(
             manifest = _manifest(plan, work, release_id, created_at)
             progress("checksums", 1, 1)
             (work / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            (work / SHA256SUMS).write_text(sha256sums(work))
             if target.exists():
                 raise ReleaseError(f"{target} appeared while cutting: not overwriting it")
             os.rename(work, target)
@@ -631,31 +641,101 @@ def cut(
 
 
 # -- verification -------------------------------------------------------------------------
-def verify(directory: str | Path) -> list[str]:
-    """Re-check a release folder against its ``manifest.json``.
+@dataclass
+class Verification:
+    """What :func:`verify_release` checked: ``problems`` (empty when the release is intact) and
+    ``reference``, the manifest the files were checked against (the database's record, or
+    ``manifest.json`` alone when the database was not reachable or holds no such release)."""
 
-    Returns:
-        Problems, one line each (empty when every file listed is present with its size and
-        sha256, and no other file is there).
+    problems: list[str]
+    reference: str
+    files: int = 0
+
+
+def _recorded_manifest(url: str, version: str) -> dict[str, Any] | None:
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        row = conn.execute("SELECT status, manifest FROM release WHERE version = %s", (version,)).fetchone()
+    if row is None or row[0] != "complete":
+        return None
+    return row[1]
+
+
+def verify_release(directory: str | Path, url: str | None = None) -> Verification:
+    """Verify a release folder, against the manifest recorded in the database when possible.
+
+    With ``url`` reachable and a complete release of the folder's version recorded there, the
+    database's manifest is the reference: ``manifest.json`` must equal it, and every file
+    must match its size and sha256. Otherwise ``manifest.json`` is the reference (which proves
+    only that the files agree with it, not that the manifest is the one published). Either
+    way symlinks, non-files and names that leave the folder are refused, and ``SHA256SUMS``
+    must list every other file with its sha256.
     """
     directory = Path(directory)
     manifest_path = directory / MANIFEST
-    if not directory.is_dir():
+    recorded = None
+    reference = "manifest.json only (no database given)"
+    if url is not None and directory.is_dir() and not manifest_path.is_symlink():
+        try:
+            version = json.loads(manifest_path.read_text()).get("version") or directory.name
+        except (OSError, ValueError, AttributeError):
+            version = directory.name
+        try:
+            recorded = _recorded_manifest(url, str(version))
+            reference = (f"the manifest recorded in the database for release {version}" if recorded is not None
+                         else f"manifest.json only (the database has no complete release {version})")
+        except psycopg.Error as exc:
+            reference = f"manifest.json only (database not reachable: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})"
+    problems = verify(directory, recorded=recorded)
+    n = len(recorded["files"]) if recorded else 0
+    if not n:
+        with suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
+            n = len(json.loads(manifest_path.read_text())["files"])
+    return Verification(problems, reference, n)
+
+
+def verify(directory: str | Path, recorded: dict[str, Any] | None = None) -> list[str]:
+    """Re-check a release folder against its manifest.
+
+    Args:
+        recorded: the manifest recorded in the database; when given it is the reference and
+            ``manifest.json`` must equal it.
+
+    Returns:
+        Problems, one line each (empty when every file listed is a plain file in the folder
+        with its size and sha256, no other file is there, and ``SHA256SUMS`` agrees).
+    """
+    directory = Path(directory)
+    manifest_path = directory / MANIFEST
+    if not directory.is_dir() or directory.is_symlink():
         return [f"{directory}: not a folder"]
+    problems: list[str] = []
+    for path in sorted(directory.iterdir()):
+        if path.is_symlink():
+            problems.append(f"{path.name}: a symbolic link (to {os.readlink(path)}); a release holds plain files only")
+        elif not path.is_file():
+            problems.append(f"{path.name}: not a plain file")
     try:
+        if manifest_path.is_symlink():
+            raise ValueError("a symbolic link")
         manifest = json.loads(manifest_path.read_text())
-        files = manifest["files"]
-        if not isinstance(files, dict):
+        if not isinstance(manifest.get("files"), dict):
             raise TypeError("'files' is not an object")
     except FileNotFoundError:
-        return [f"{manifest_path}: missing"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return [f"{manifest_path}: unreadable ({type(exc).__name__}: {exc})"]
-    problems = []
+        return problems + [f"{manifest_path}: missing"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return problems + [f"{manifest_path}: unreadable ({type(exc).__name__}: {exc})"]
+    if recorded is not None and manifest != recorded:
+        changed = sorted(k for k in set(manifest) | set(recorded) if manifest.get(k) != recorded.get(k))
+        problems.append(f"{MANIFEST}: differs from the manifest recorded in the database ({', '.join(changed)} changed)")
+    files = (recorded or manifest)["files"]
     for name, entry in sorted(files.items()):
         path = directory / name
-        if not path.is_file():
-            problems.append(f"{name}: missing")
+        if "/" in name or "\\" in name or name in ("", ".", "..") or os.path.basename(name) != name:
+            problems.append(f"{name}: names a file outside the release folder")
+            continue
+        if path.is_symlink() or not path.is_file():
+            if not path.exists() and not path.is_symlink():
+                problems.append(f"{name}: missing")
             continue
         size = path.stat().st_size
         if size != entry.get("size"):
@@ -665,6 +745,31 @@ def verify(directory: str | Path) -> list[str]:
         if digest != entry.get("sha256"):
             problems.append(f"{name}: sha256 {digest} differs from the manifest's {entry.get('sha256')} (the file changed)")
     for path in sorted(directory.iterdir()):
-        if path.name != MANIFEST and path.name not in files:
+        if path.name not in (MANIFEST, SHA256SUMS) and path.name not in files:
             problems.append(f"{path.name}: not in the manifest")
+    problems += _check_sums(directory)
+    return problems
+
+
+def _check_sums(directory: Path) -> list[str]:
+    """``SHA256SUMS`` must list every other plain file of the folder with its sha256."""
+    sums = directory / SHA256SUMS
+    if sums.is_symlink() or not sums.is_file():
+        return [f"{SHA256SUMS}: missing"]
+    listed: dict[str, str] = {}
+    for k, line in enumerate(sums.read_text(errors="replace").splitlines(), 1):
+        m = re.fullmatch(r"([0-9a-f]{64}) [ *](.+)", line)
+        if not m:
+            return [f"{SHA256SUMS}: line {k} is not '<sha256>  <name>'"]
+        listed[m.group(2)] = m.group(1)
+    problems = []
+    present = {p.name for p in directory.iterdir() if p.name != SHA256SUMS}
+    for name in sorted(present - set(listed)):
+        problems.append(f"{name}: not in {SHA256SUMS}")
+    for name in sorted(set(listed) - present):
+        problems.append(f"{name}: in {SHA256SUMS} but missing")
+    for name in sorted(present & set(listed)):
+        path = directory / name
+        if path.is_file() and not path.is_symlink() and sha256_file(path) != listed[name]:
+            problems.append(f"{name}: sha256 differs from {SHA256SUMS}")
     return problems

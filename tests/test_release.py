@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / "shared" / "reference" / "published_anomaly_catalog_hsc_disc3sigma.p"
 DIM = 64
 FILES = {
-    "README.md", "manifest.json",
+    "README.md", "manifest.json", "SHA256SUMS",
     "anomaly_catalog_hsc_full.p", "anomaly_catalog_hsc_disc3sigma.p",
     "results_gri_lambda0.3.h5", "results_gri_lambda0.3_3sigd.h5",
     "autoencoded_disc3sigma_residuals.npy", "autoencoded_disc3sigma_reals.npy",
@@ -104,7 +104,7 @@ def _expected(url: str, run_id: int) -> pd.DataFrame:
 
 
 def _hashes(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.name != "manifest.json"}
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.name not in ("manifest.json", "SHA256SUMS")}
 
 
 # -- the files ------------------------------------------------------------------------------
@@ -254,7 +254,7 @@ def test_manifest_and_verify_detects_a_flipped_byte(ready, tmp_path):
     assert {k: v["id"] for k, v in manifest["models"]["cae"].items()} == models
     assert "i_cmodel_mag" in manifest["sample"]["sql"] and manifest["mask_version"]
     assert manifest["row_counts"] == info.row_counts == info.manifest["row_counts"]
-    assert set(manifest["files"]) == FILES - {"manifest.json"}
+    assert set(manifest["files"]) == FILES - {"manifest.json", "SHA256SUMS"}
     for name, entry in manifest["files"].items():
         assert entry["size"] == (folder / name).stat().st_size and entry["sha256"] == hashlib.sha256((folder / name).read_bytes()).hexdigest()
     assert release.verify(folder) == []
@@ -266,11 +266,13 @@ def test_manifest_and_verify_detects_a_flipped_byte(ready, tmp_path):
     data[len(data) // 2] ^= 0x01
     target.write_bytes(bytes(data))
     problems = release.verify(copy)
-    assert len(problems) == 1 and problems[0].startswith("results_gri_lambda0.3.h5: sha256")
+    assert len(problems) == 2 and problems[0].startswith("results_gri_lambda0.3.h5: sha256")
+    assert problems[1] == "results_gri_lambda0.3.h5: sha256 differs from SHA256SUMS"
     (copy / "autoencoded_disc3sigma_reals.npy").unlink()
     (copy / "notes.txt").write_text("x")
     problems = release.verify(copy)
     assert "autoencoded_disc3sigma_reals.npy: missing" in problems and "notes.txt: not in the manifest" in problems
+    assert "notes.txt: not in SHA256SUMS" in problems
     assert release.verify(tmp_path / "nowhere") == [f"{tmp_path / 'nowhere'}: not a folder"]
 
 
@@ -349,7 +351,8 @@ def test_cli_cut_list_show_verify(ready, tmp_path, monkeypatch):
     shown = runner.invoke(app, ["release", "show", "v1"])
     assert shown.exit_code == 0 and "results_gri_lambda0.3.h5" in shown.output
     ok = runner.invoke(app, ["release", "verify", str(folder)])
-    assert ok.exit_code == 0 and "match the manifest" in ok.output
+    assert ok.exit_code == 0 and "match the manifest" in " ".join(ok.output.split())
+    assert "checked against the manifest recorded in the database for release v1" in " ".join(ok.output.split())
     target = folder / "anomaly_catalog_hsc_full.p"
     target.chmod(0o644)
     data = bytearray(target.read_bytes())
@@ -357,3 +360,64 @@ def test_cli_cut_list_show_verify(ready, tmp_path, monkeypatch):
     target.write_bytes(bytes(data))
     bad = runner.invoke(app, ["release", "verify", str(folder)])
     assert bad.exit_code == 1 and "anomaly_catalog_hsc_full.p" in bad.output
+
+
+# -- verification against the database's record ------------------------------------------------
+def _writable_copy(folder: Path, to: Path) -> Path:
+    shutil.copytree(folder, to)
+    for p in [to, *to.iterdir()]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    return to
+
+
+def test_verify_uses_the_recorded_manifest_refuses_symlinks_and_sha256sums_checks(ready, tmp_path):
+    import subprocess
+
+    url, cfg, state, models = ready
+    folder = release.cut(url, "v1", state.run_id, out=tmp_path / "rel").out_dir
+    sums = (folder / "SHA256SUMS").read_text().splitlines()
+    assert sorted(line.split("  ", 1)[1] for line in sums) == sorted(FILES - {"SHA256SUMS"})
+    check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=folder, capture_output=True, text=True)
+    assert check.returncode == 0 and "manifest.json: OK" in check.stdout, check.stdout + check.stderr
+    good = release.verify_release(folder, url)
+    assert good.problems == [] and good.reference == "the manifest recorded in the database for release v1"
+
+    # 1. manifest.json edited (counts, threshold) and SHA256SUMS rewritten to match
+    edited = _writable_copy(folder, tmp_path / "edited")
+    manifest = json.loads((edited / "manifest.json").read_text())
+    manifest["row_counts"]["disc3sigma"] += 100
+    manifest["threshold_sigma"] = 2.0
+    (edited / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    (edited / "SHA256SUMS").write_text(release.sha256sums(edited))
+    assert release.verify(edited) == []  # without the database nothing tells
+    result = release.verify_release(edited, url)
+    assert result.problems == ["manifest.json: differs from the manifest recorded in the database (row_counts, threshold_sigma changed)"]
+
+    # 2. a data file changed together with the manifest's sha256 and size (and SHA256SUMS)
+    forged = _writable_copy(folder, tmp_path / "forged")
+    target = forged / "anomaly_catalog_hsc_full.p"
+    target.write_bytes(target.read_bytes() + b"\0")
+    manifest = json.loads((forged / "manifest.json").read_text())
+    manifest["files"][target.name] = {"sha256": hashlib.sha256(target.read_bytes()).hexdigest(), "size": target.stat().st_size}
+    (forged / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    (forged / "SHA256SUMS").write_text(release.sha256sums(forged))
+    assert release.verify(forged) == []
+    problems = release.verify_release(forged, url).problems
+    assert problems[0] == "manifest.json: differs from the manifest recorded in the database (files changed)"
+    assert problems[1].startswith("anomaly_catalog_hsc_full.p: size")
+
+    # 3. a file replaced by a symlink to an identical copy outside the release
+    linked = _writable_copy(folder, tmp_path / "linked")
+    outside = tmp_path / "outside.h5"
+    shutil.copy(linked / "results_gri_lambda0.3.h5", outside)
+    (linked / "results_gri_lambda0.3.h5").unlink()
+    (linked / "results_gri_lambda0.3.h5").symlink_to(outside)
+    problems = release.verify(linked)
+    assert problems == [f"results_gri_lambda0.3.h5: a symbolic link (to {outside}); a release holds plain files only"]
+
+    # the CLI says what it checked against; without a database, manifest.json only
+    result = runner.invoke(app, ["release", "verify", str(edited)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and "recorded in the database" in text and "row_counts, threshold_sigma changed" in text
+    result = runner.invoke(app, ["release", "verify", "--no-db", str(folder)])
+    assert result.exit_code == 0 and "checked against manifest.json only" in " ".join(result.output.split())

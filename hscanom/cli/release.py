@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from hscanom import db
@@ -62,15 +62,27 @@ def cut(
 
 
 @app.command()
-def verify(directory: Path = typer.Argument(..., help="A release folder (with manifest.json).")) -> None:
-    """Re-check every file of a release folder against its manifest (sizes and sha256)."""
-    problems = releases.verify(directory)
-    if problems:
-        for line in problems:
-            console.print(f"[bold red]problem:[/] {line}", highlight=False)
+def verify(
+    directory: Path = typer.Argument(..., help="A release folder (with manifest.json)."),
+    no_db: bool = typer.Option(False, "--no-db", help="Check against manifest.json only, without asking the database."),
+) -> None:
+    """Re-check every file of a release folder (sizes, sha256, SHA256SUMS).
+
+    The reference is the manifest recorded in the database when it is reachable and knows
+    the release (manifest.json must then equal it); otherwise manifest.json alone, and the
+    output says which. Symbolic links and files outside the folder are refused.
+    """
+    url = None
+    if not no_db:
+        with suppress(EmbeddedError, OSError):
+            url = db.database_url(start=False)
+    result = releases.verify_release(directory, url)
+    console.print(f"checked against {escape(result.reference)}", highlight=False)
+    if result.problems:
+        for line in result.problems:
+            console.print(f"[bold red]problem:[/] {escape(line)}", highlight=False)
         raise typer.Exit(1)
-    files = json.loads((directory / releases.MANIFEST).read_text())["files"]
-    console.print(f"{directory}: all {len(files)} files match the manifest")
+    console.print(f"{escape(str(directory))}: all {result.files} files match the manifest, and {releases.SHA256SUMS} agrees", highlight=False)
 
 
 @app.command("list")
