@@ -90,6 +90,12 @@ def open_batch(
         ).scalar_one()
 
 
+def _printable(text: str) -> str:
+    """``text`` as PostgreSQL can store it: a NUL byte (which text columns cannot hold) is
+    written as the four characters ``\\x00``."""
+    return text.replace("\x00", "\\x00")
+
+
 def record_rejects(conn: sa.Connection, batch_id: int, rejects: Iterable[Reject]) -> int:
     """Store ``rejects`` of ``batch_id`` with COPY, in the caller's transaction.
 
@@ -99,8 +105,8 @@ def record_rejects(conn: sa.Connection, batch_id: int, rejects: Iterable[Reject]
     n = 0
     with raw.cursor() as cur, cur.copy("COPY ingest_reject (batch_id, line, field, raw_value, reason) FROM STDIN") as copy:
         for r in rejects:
-            value = None if r.raw_value is None else str(r.raw_value)[:MAX_RAW_VALUE]
-            copy.write_row((batch_id, r.line, r.field, value, r.reason))
+            value = None if r.raw_value is None else _printable(str(r.raw_value)[:MAX_RAW_VALUE])
+            copy.write_row((batch_id, r.line, r.field and _printable(r.field), value, _printable(r.reason)))
             n += 1
     return n
 
@@ -115,16 +121,19 @@ def close_batch(
     rows_rejected: int = 0,
     sha256: str | None = None,
     details: dict[str, Any] | None = None,
+    provenance: str | None = None,
 ) -> None:
     """Mark ``batch_id`` complete with its counts, in the caller's transaction.
 
-    ``details`` is merged into the batch's existing details; ``sha256`` is set when given.
+    ``details`` is merged into the batch's existing details; ``sha256`` and ``provenance``
+    (the source's own description of itself, e.g. a CAS information block) are set when given.
     """
     conn.execute(
         sa.text(
             "UPDATE ingest_batch SET status = 'complete', finished_at = now(), rows_read = :read, "
             "rows_stored = :stored, rows_updated = :updated, rows_rejected = :rejected, "
-            "sha256 = COALESCE(:sha, sha256), details = details || CAST(:details AS jsonb) WHERE id = :id"
+            "sha256 = COALESCE(:sha, sha256), provenance = COALESCE(:provenance, provenance), "
+            "details = details || CAST(:details AS jsonb) WHERE id = :id"
         ),
         {
             "id": batch_id,
@@ -133,6 +142,7 @@ def close_batch(
             "updated": rows_updated,
             "rejected": rows_rejected,
             "sha": sha256,
+            "provenance": None if provenance is None else _printable(provenance),
             "details": json.dumps(details or {}),
         },
     )

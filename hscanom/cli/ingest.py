@@ -47,6 +47,9 @@ def _print_catalog(result: IngestResult) -> None:
     console.print(table)
     if result.extra_columns:
         console.print(f"kept in hsc_object.extra: {', '.join(result.extra_columns)}")
+    if result.provenance:
+        n = result.provenance.count("\n") + 1
+        console.print(f"kept the file's information block ({n} '#' lines) as the batch's provenance")
     if result.truncated:
         console.print("[bold yellow]the file is truncated: its incomplete last line was not stored[/]")
     for warning in result.warnings:
