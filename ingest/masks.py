@@ -42,7 +42,16 @@ import numpy as np
 import sqlalchemy as sa
 
 from hscanom import db
-from hscanom.ingest.batches import Reject, close_batch, fail_batch, file_sha256, open_batch, record_rejects
+from hscanom.ingest.batches import (
+    Reject,
+    batch_lease,
+    close_batch,
+    fail_batch,
+    file_sha256,
+    open_batch,
+    record_rejects,
+    recover_stale_batches,
+)
 from hscanom.schema.types import scircle_literal, spoly_literal
 
 #: Vertices of the polygon that stands for an ellipse.
@@ -580,8 +589,20 @@ def _load_sources(
     """Store parsed sources as one version, one batch per source, in one transaction."""
     engine = db.engine(url)
     result = MaskIngestResult(version)
-    batch_ids = [open_batch(engine, kind, str(path.resolve()), details={"mask_version": version, **details}) for path, kind, _, _ in sources]
-    result.batch_ids = batch_ids
+    recover_stale_batches(engine)
+    with batch_lease(engine) as lease:
+        batch_ids = [
+            open_batch(engine, kind, str(path.resolve()), details={"mask_version": version, **details}, lease=lease)
+            for path, kind, _, _ in sources
+        ]
+        result.batch_ids = batch_ids
+        _store_sources(engine, result, sources, version, replace)
+    return result
+
+
+def _store_sources(engine: sa.Engine, result: MaskIngestResult, sources, version: str, replace: bool) -> None:
+    """The transaction of :func:`_load_sources` (its batches failed if it raises)."""
+    batch_ids = result.batch_ids
     try:
         with engine.begin() as conn:
             result.replaced = _prepare_version(conn, version, replace)
@@ -607,7 +628,6 @@ def _load_sources(
         for batch_id in batch_ids:
             fail_batch(engine, batch_id, f"{type(exc).__name__}: {exc}")
         raise
-    return result
 
 
 def ingest_masks(paths: Sequence[Path | str], version: str, *, replace: bool = False, url: str | None = None) -> MaskIngestResult:
