@@ -262,8 +262,14 @@ class CsvCatalogReader(CatalogReader):
             first = self._next_line
             n_lines = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
             self._next_line += n_lines
-            body = self._valid_utf8(body, first)
-            table, bad, typed = self._parse_block(body, asked, text)
+            try:
+                table, bad, typed = self._parse_block(body, asked, text)
+            except pa.ArrowInvalid as exc:  # not even text: bytes that are not UTF-8
+                cleaned = self._valid_utf8(body, first)
+                if cleaned is body:
+                    raise CatalogFileError(self.path, f"cannot parse lines {first} to {first + n_lines - 1}: {exc}") from None
+                body = cleaned
+                table, bad, typed = self._parse_block(body, asked, text)
             numbers = np.arange(1, n_lines + 1, dtype=np.int64)
             if bad:
                 numbers = np.setdiff1d(numbers, np.array([b[0] for b in bad], dtype=np.int64), assume_unique=True)
@@ -307,7 +313,10 @@ class CsvCatalogReader(CatalogReader):
 
     def _valid_utf8(self, body: bytes, first: int) -> bytes:
         """``body`` with each line that is not valid UTF-8 blanked (and refused, with the
-        column it is in); lines keep their numbers."""
+        column it is in); lines keep their numbers. ``body`` itself when it is all UTF-8.
+
+        Called only when Arrow cannot parse a block even as text, so valid files never pay
+        for a second pass over their bytes."""
         try:
             body.decode("utf-8")
             return body
