@@ -11,12 +11,22 @@ Every ingest (a catalog file, a mask file, a star list, a cutout folder) is one
    optionally a file-level reject) in a new transaction.
 
 :func:`ingest_batch` wraps steps 1 and 3 around a block of code.
+
+A killed process cannot run step 3. So that its batch does not stay ``running`` forever,
+the batch row records the process (``worker`` = ``host:pid``) and, while the ingest runs,
+the process holds a PostgreSQL session advisory lock on the batch (:func:`batch_lease`),
+which the server releases when the process or its connection dies. The next ingest (and
+``hscanom db status``) calls :func:`recover_stale_batches`, which marks every ``running``
+batch whose lock is free ``failed`` with ``details.interrupted = true``. This works across
+machines (the server sees the connection go) and cannot be fooled by a reused pid.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,6 +71,37 @@ def file_sha256(path: Path | str) -> str:
     return h.hexdigest()
 
 
+#: First key of the advisory locks that mark an ingest batch as alive (second key: the id).
+LEASE_LOCK_CLASS = 0x68736362  # 'hscb'
+
+
+def worker_name() -> str:
+    """``host:pid`` of this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _lock_key(batch_id: int) -> int:
+    return int(batch_id) & 0x7FFFFFFF
+
+
+@contextmanager
+def batch_lease(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection that holds the liveness locks of the batches opened with it.
+
+    Pass it as ``lease`` to :func:`open_batch`. The locks are released when the block ends
+    (or, if the process dies, when the server sees its connection close).
+    """
+    with engine.connect() as holder:
+        try:
+            yield holder
+        finally:
+            try:
+                holder.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+                holder.commit()
+            except sa.exc.SQLAlchemyError:
+                holder.invalidate()  # a broken connection holds nothing any more
+
+
 def open_batch(
     engine: sa.Engine,
     kind: str,
@@ -69,6 +110,7 @@ def open_batch(
     *,
     data_release: str | None = None,
     details: dict[str, Any] | None = None,
+    lease: sa.Connection | None = None,
 ) -> int:
     """Insert and commit a ``running`` batch; return its id.
 
@@ -79,15 +121,69 @@ def open_batch(
         sha256: hex checksum of the file, when known up front.
         data_release: HSC data release label, e.g. ``pdr2_wide``.
         details: options and notes (JSON-serialisable).
+        lease: a :func:`batch_lease` connection: the row is inserted on it and its
+            liveness lock taken before the row is visible to others. Without one, the
+            batch counts as stale (see :func:`recover_stale_batches`) to the next ingest.
     """
-    with engine.begin() as conn:
-        return conn.execute(
-            sa.text(
-                "INSERT INTO ingest_batch (kind, uri, sha256, data_release, details) "
-                "VALUES (:kind, :uri, :sha, :rel, CAST(:details AS jsonb)) RETURNING id"
-            ),
-            {"kind": kind, "uri": uri, "sha": sha256, "rel": data_release, "details": json.dumps(details or {})},
-        ).scalar_one()
+    sql = sa.text(
+        "INSERT INTO ingest_batch (kind, uri, sha256, data_release, details, worker) "
+        "VALUES (:kind, :uri, :sha, :rel, CAST(:details AS jsonb), :worker) RETURNING id"
+    )
+    args = {"kind": kind, "uri": uri, "sha": sha256, "rel": data_release, "details": json.dumps(details or {}), "worker": worker_name()}
+    if lease is None:
+        with engine.begin() as conn:
+            return conn.execute(sql, args).scalar_one()
+    batch_id = lease.execute(sql, args).scalar_one()
+    lease.execute(sa.text("SELECT pg_advisory_lock(:c, :k)"), {"c": LEASE_LOCK_CLASS, "k": _lock_key(batch_id)})
+    lease.commit()  # the session lock outlives the transaction; the row appears locked
+    return batch_id
+
+
+def recover_stale_batches(engine: sa.Engine) -> list[dict[str, Any]]:
+    """Mark ``failed`` every ``running`` batch whose process is gone; return those batches.
+
+    A batch is alive while its :func:`batch_lease` connection holds its advisory lock; a
+    free lock means the process was killed (or lost its connection) before it could close
+    or fail the batch. The batch's uncommitted work was rolled back by the server. Each
+    recovered batch gets ``details.interrupted = true`` and an ``error`` naming its worker.
+
+    Returns:
+        ``{"id", "kind", "uri", "worker", "started_at"}`` of each batch marked failed.
+    """
+    recovered = []
+    with engine.connect() as conn:
+        running = conn.execute(
+            sa.text("SELECT id, kind, uri, worker, started_at FROM ingest_batch WHERE status = 'running' ORDER BY id")
+        ).mappings().all()
+        conn.rollback()
+        for batch in running:
+            with conn.begin():
+                free = conn.execute(
+                    sa.text("SELECT pg_try_advisory_xact_lock(:c, :k)"), {"c": LEASE_LOCK_CLASS, "k": _lock_key(batch["id"])}
+                ).scalar_one()
+                if not free:
+                    continue
+                error = (
+                    f"interrupted: its process ({batch['worker'] or 'unknown'}) ended before the ingest finished "
+                    "(killed, or its database connection was lost); what it had not committed was rolled back"
+                )
+                done = conn.execute(
+                    sa.text(
+                        "UPDATE ingest_batch SET status = 'failed', finished_at = now(), details = details || "
+                        "jsonb_build_object('error', CAST(:err AS text), 'interrupted', true) "
+                        "WHERE id = :id AND status = 'running'"
+                    ),
+                    {"id": batch["id"], "err": error},
+                ).rowcount
+            if done:
+                recovered.append(dict(batch))
+    return recovered
+
+
+def _printable(text: str) -> str:
+    """``text`` as PostgreSQL can store it: a NUL byte (which text columns cannot hold) is
+    written as the four characters ``\\x00``."""
+    return text.replace("\x00", "\\x00")
 
 
 def record_rejects(conn: sa.Connection, batch_id: int, rejects: Iterable[Reject]) -> int:
@@ -99,8 +195,8 @@ def record_rejects(conn: sa.Connection, batch_id: int, rejects: Iterable[Reject]
     n = 0
     with raw.cursor() as cur, cur.copy("COPY ingest_reject (batch_id, line, field, raw_value, reason) FROM STDIN") as copy:
         for r in rejects:
-            value = None if r.raw_value is None else str(r.raw_value)[:MAX_RAW_VALUE]
-            copy.write_row((batch_id, r.line, r.field, value, r.reason))
+            value = None if r.raw_value is None else _printable(str(r.raw_value)[:MAX_RAW_VALUE])
+            copy.write_row((batch_id, r.line, r.field and _printable(r.field), value, _printable(r.reason)))
             n += 1
     return n
 
@@ -115,16 +211,19 @@ def close_batch(
     rows_rejected: int = 0,
     sha256: str | None = None,
     details: dict[str, Any] | None = None,
+    provenance: str | None = None,
 ) -> None:
     """Mark ``batch_id`` complete with its counts, in the caller's transaction.
 
-    ``details`` is merged into the batch's existing details; ``sha256`` is set when given.
+    ``details`` is merged into the batch's existing details; ``sha256`` and ``provenance``
+    (the source's own description of itself, e.g. a CAS information block) are set when given.
     """
     conn.execute(
         sa.text(
             "UPDATE ingest_batch SET status = 'complete', finished_at = now(), rows_read = :read, "
             "rows_stored = :stored, rows_updated = :updated, rows_rejected = :rejected, "
-            "sha256 = COALESCE(:sha, sha256), details = details || CAST(:details AS jsonb) WHERE id = :id"
+            "sha256 = COALESCE(:sha, sha256), provenance = COALESCE(:provenance, provenance), "
+            "details = details || CAST(:details AS jsonb) WHERE id = :id"
         ),
         {
             "id": batch_id,
@@ -133,6 +232,7 @@ def close_batch(
             "updated": rows_updated,
             "rejected": rows_rejected,
             "sha": sha256,
+            "provenance": None if provenance is None else _printable(provenance),
             "details": json.dumps(details or {}),
         },
     )
@@ -162,12 +262,16 @@ def ingest_batch(engine: sa.Engine, kind: str, uri: str, **kw: Any) -> Iterator[
     """Open a batch around a block; mark it failed (and re-raise) if the block raises.
 
     Keyword arguments go to :func:`open_batch`. A file-level :class:`Reject` is stored with
-    the failure when the exception carries one as its ``reject`` attribute.
+    the failure when the exception carries one as its ``reject`` attribute. Batches left
+    ``running`` by killed processes are marked failed first (:func:`recover_stale_batches`),
+    and this one holds its liveness lock while the block runs.
     """
-    batch_id = open_batch(engine, kind, uri, **kw)
-    try:
-        yield batch_id
-    except BaseException as exc:
-        reject = getattr(exc, "reject", None)
-        fail_batch(engine, batch_id, f"{type(exc).__name__}: {exc}", [reject] if reject else [])
-        raise
+    recover_stale_batches(engine)
+    with batch_lease(engine) as lease:
+        batch_id = open_batch(engine, kind, uri, lease=lease, **kw)
+        try:
+            yield batch_id
+        except BaseException as exc:
+            reject = getattr(exc, "reject", None)
+            fail_batch(engine, batch_id, f"{type(exc).__name__}: {exc}", [reject] if reject else [])
+            raise

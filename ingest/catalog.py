@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from decimal import Decimal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,8 @@ class IngestResult:
         n_rejects: all refusals (a row refused for several fields counts several times).
         extra_columns: source columns kept in ``extra``.
         warnings: notes about the file.
+        provenance: the ``#`` lines before the header (CAS information block), also stored
+            in ``ingest_batch.provenance``.
     """
 
     batch_id: int
@@ -101,6 +104,7 @@ class IngestResult:
     n_rejects: int = 0
     extra_columns: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    provenance: str = ""
 
 
 def _q(name: str) -> str:
@@ -109,12 +113,60 @@ def _q(name: str) -> str:
 
 
 # -- checking and converting columns --------------------------------------------------------
-def _parse_text_value(text: str, kind: str) -> object:
-    """Python value of one trimmed, non-null text value, or raise ValueError (slow path)."""
+#: Largest integer up to which every integer is a float64: an integral float beyond it may
+#: already have lost digits, so a 64-bit column refuses it.
+EXACT_FLOAT_INT = 2**53
+_ID_AS_FLOAT = (
+    "object_id written as a float (decimal point or exponent); 64-bit ids must be written as "
+    "integers: a float keeps only 15-17 digits"
+)
+_FRACTION = "has a fractional part"
+_BEYOND_EXACT = "written as a float beyond 2**53, where floats skip integers: digits may have been lost"
+
+
+def _integral_reason(value: float, kind: str, name: str) -> str | None:
+    """Why an integral-or-not float ``value`` is refused for an integer column, or None.
+
+    The one rule for floats in integer columns (CSV text and FITS float columns alike): an
+    integral value is that integer; a fractional one is refused; ``object_id`` is never
+    taken from a float; a 64-bit column refuses floats beyond 2**53.
+    """
+    if name == "object_id":
+        return _ID_AS_FLOAT
+    if value != value or value in (float("inf"), float("-inf")):
+        return _TYPE_REASONS[kind]
+    if value != int(value):
+        return f"{_TYPE_REASONS[kind]} ({_FRACTION})"
+    lo, hi = _INT_RANGES[kind]
+    if not lo <= value <= hi:
+        return f"{_TYPE_REASONS[kind]} (out of range)"
+    if kind == "bigint" and abs(value) > EXACT_FLOAT_INT:
+        return f"{_TYPE_REASONS[kind]} ({_BEYOND_EXACT})"
+    return None
+
+
+def _parse_text_value(text: str, kind: str, name: str = "") -> object:
+    """Python value of one trimmed, non-null text value, or raise ValueError (slow path).
+
+    Integers may carry a sign (``+9557``); an integer column also takes a float written
+    without loss (``9813.0``, ``9.813e3``) under the rule of :func:`_integral_reason`.
+    """
     if kind in _INT_RANGES:
-        if not _INT_TEXT.fullmatch(text):
+        if _INT_TEXT.fullmatch(text):
+            value = int(text)
+        elif _FLOAT_TEXT.fullmatch(text):
+            number = Decimal(text)
+            if name == "object_id":
+                raise ValueError(_ID_AS_FLOAT)
+            if number.adjusted() > 20:
+                raise ValueError(f"{_TYPE_REASONS[kind]} (out of range)")
+            if number != number.to_integral_value():
+                raise ValueError(f"{_TYPE_REASONS[kind]} ({_FRACTION})")
+            value = int(number)
+            if kind == "bigint" and abs(value) > EXACT_FLOAT_INT:
+                raise ValueError(f"{_TYPE_REASONS[kind]} ({_BEYOND_EXACT})")
+        else:
             raise ValueError(_TYPE_REASONS[kind])
-        value = int(text)
         lo, hi = _INT_RANGES[kind]
         if not lo <= value <= hi:
             raise ValueError(f"{_TYPE_REASONS[kind]} (out of range)")
@@ -129,8 +181,12 @@ def _parse_text_value(text: str, kind: str) -> object:
     return text
 
 
-def _from_text(arr: pa.Array, kind: str) -> tuple[pa.Array, dict[int, str]]:
-    """Convert a text column; return the typed column and {row index: reason} of bad values."""
+def _from_text(arr: pa.Array, kind: str, name: str = "") -> tuple[pa.Array, dict[int, str]]:
+    """Convert a text column; return the typed column and {row index: reason} of bad values.
+
+    Arrow casts the whole column at once; when that fails, each value is parsed by
+    :func:`_parse_text_value` and the column is built from the parsed values.
+    """
     text = pc.utf8_trim_whitespace(arr)
     text = pc.if_else(pc.is_in(text, pa.array(NULL_TOKENS)), pa.scalar(None, pa.string()), text)
     if kind == "text":
@@ -143,20 +199,23 @@ def _from_text(arr: pa.Array, kind: str) -> tuple[pa.Array, dict[int, str]]:
         typed = pc.if_else(is_true, True, pc.if_else(is_false, False, pa.scalar(None, pa.bool_())))
         return typed, bad
     target = ARROW_TYPES[kind]
+    if kind == "integer":  # '+9557' and '9813.0' as Arrow cannot read them, without a float
+        text = pc.replace_substring_regex(text, r"^\+?(-?\d+)(\.0*)?$", r"\1")
     try:
         typed = pc.cast(text, target)
         bad = {}
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         bad = {}
+        values: list[object] = []
         for i, value in enumerate(text.to_pylist()):
             if value is not None:
                 try:
-                    _parse_text_value(value, kind)
+                    value = _parse_text_value(value, kind, name)
                 except ValueError as exc:
                     bad[i] = str(exc)
-        mask = np.zeros(len(text), dtype=bool)
-        mask[list(bad)] = True
-        typed = pc.cast(pc.if_else(pa.array(mask), pa.scalar(None, pa.string()), text), target)
+                    value = None
+            values.append(value)
+        typed = pa.array(values, type=target)
     if kind == "double":
         bad.update(_non_finite(typed))
     return typed, bad
@@ -182,13 +241,18 @@ def _from_numbers(arr: pa.Array, column: HscColumn, path: Path) -> tuple[pa.Arra
             raise CatalogFileError(
                 path, f"object_id is stored as floating point ({arr.type}); 64-bit ids cannot be trusted through a float"
             )
-        values = arr.to_numpy(zero_copy_only=False)
-        lo, hi = _INT_RANGES[kind]
-        ok = ~np.isnan(values) & (values == np.round(values)) & (values >= lo) & (values <= hi)
+        values = pc.fill_null(arr, 0.0).to_numpy(zero_copy_only=False).astype(np.float64)
         valid = pc.is_valid(arr).to_numpy(zero_copy_only=False)
-        bad = {int(i): _TYPE_REASONS[kind] for i in np.flatnonzero(valid & ~ok)}
-        mask = ~valid | ~ok
-        return pa.array(np.where(ok, values, 0).astype(np.int64), mask=mask).cast(target), bad
+        lo, hi = _INT_RANGES[kind]
+        limit = EXACT_FLOAT_INT if kind == "bigint" else hi
+        with np.errstate(invalid="ignore"):
+            plain = valid & np.isfinite(values) & (values == np.round(values)) & (values >= lo) & (values <= min(hi, limit))
+        bad = {}
+        for i in np.flatnonzero(valid & ~plain):  # only the refused values, one by one
+            bad[int(i)] = _integral_reason(float(values[i]), kind, column.name) or _TYPE_REASONS[kind]
+        ok = valid.copy()
+        ok[list(bad)] = False
+        return pa.array(np.where(ok, values, 0).astype(np.int64), mask=~ok).cast(target), bad
     if pa.types.is_integer(arr.type) and kind in _INT_RANGES:
         values = pc.fill_null(arr, 0).to_numpy(zero_copy_only=False)
         lo, hi = _INT_RANGES[kind]
@@ -220,7 +284,7 @@ def _convert(arr: pa.Array, column: HscColumn, path: Path) -> tuple[pa.Array, di
     if arr.type == target:
         return arr, (_non_finite(arr) if column.kind == "double" else {})
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_null(arr.type):
-        return _from_text(arr.cast(pa.string()), column.kind)
+        return _from_text(arr.cast(pa.string()), column.kind, column.name)
     return _from_numbers(arr, column, path)
 
 
@@ -249,6 +313,14 @@ def _check_block(block: Block, known: list[HscColumn], extras: list[str], path: 
                 rejects.append((i, column.name, raw_list[i].as_py(), reason))
             bad_rows[list(bad)] = True
         typed[column.name] = values
+    for name in [c.name for c in known if c.kind == "text"] + extras:
+        raw = block.table.column(name)
+        if not (pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type)):
+            continue
+        has_nul = pc.fill_null(pc.match_substring(raw, "\x00"), False).to_numpy(zero_copy_only=False) & ~bad_rows
+        for i in np.flatnonzero(has_nul):
+            rejects.append((int(i), name, raw[int(i)].as_py(), "contains a NUL byte (\\x00), which text values cannot hold"))
+        bad_rows |= has_nul
     for name in REQUIRED_COLUMNS:
         missing = pc.is_null(typed[name]).to_numpy(zero_copy_only=False) & ~bad_rows
         for i in np.flatnonzero(missing):
@@ -651,6 +723,7 @@ class _Load:
         result.rejects = rejects[:50]
         result.n_rejects = len(rejects)
         result.warnings = list(reader.warnings)
+        result.provenance = reader.preamble
         details = {
             "extra_columns": self.extras,
             "missing_columns": [c.name for c in HSC_COLUMNS if c not in self.known],
@@ -669,4 +742,5 @@ class _Load:
             rows_rejected=result.rows_rejected,
             sha256=reader.sha256,
             details=details,
+            provenance=reader.preamble or None,
         )

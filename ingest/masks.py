@@ -3,13 +3,17 @@
 Two sources, one table (``bright_star_mask``, one row per region, grouped by
 ``mask_version``):
 
-* :func:`ingest_masks` reads DS9 region files as HSC publishes them: ``fk5``/``icrs``
-  (also ``j2000``) frames, ``circle``, ``box`` (with rotation angle), ``ellipse`` and
-  ``polygon`` shapes, coordinates in decimal degrees or sexagesimal, sizes in degrees
-  (bare numbers or ``d``), arcsec (``"``) or arcmin (``'``), ``#`` comments and
-  ``key=value`` metadata (``type``/``kind``/``tag`` -> kind, ``id`` -> star id,
-  ``mag`` -> star magnitude). A malformed or unsupported line is reported with its file
-  and line and skipped; the rest of the file loads.
+* :func:`ingest_masks` reads DS9 region files in the syntax DS9 4.x reads: sky frames
+  ``fk5``/``j2000``, ``icrs``, ``fk4``/``b1950``, ``galactic`` and ``ecliptic`` (on their own
+  line or as a ``frame;`` prefix), ``circle``, ``box`` (with rotation angle), ``ellipse`` and
+  ``polygon`` shapes with arguments in parentheses or separated by blanks
+  (``fk5; circle 188.6 12.1 2"``), coordinates in decimal degrees (bare or ``d``), radians
+  (``r``) or sexagesimal (``12:34:24``, ``12h34m24s``), sizes in degrees (bare or ``d``),
+  arcsec (``"``), arcmin (``'``) or radians, ``#`` comments and ``key=value`` metadata
+  (``type``/``kind``/``tag`` -> kind, ``id`` -> star id, ``mag`` -> star magnitude). A
+  malformed or unsupported line (image frames, pixels, annuli, points, positions outside
+  ra [0, 360) / dec [-90, 90], zero-area or self-crossing polygons) is reported with its
+  file, line and reason and skipped; the rest of the file loads.
 * :func:`build_masks` makes one circular halo per star of a star list (ra, dec, mag; CSV
   or FITS) with the radius law of DESIGN.md (:data:`RADIUS_LAWS`).
 
@@ -22,7 +26,8 @@ maps straight lines to great circles, the 4 projected corners joined by great-ci
 (a pgSphere ``spoly``) are exactly that box. An ellipse becomes the :data:`ELLIPSE_VERTICES`-gon
 circumscribed about it in the tangent plane, so the polygon covers the whole ellipse (it
 overshoots by at most 1/cos(pi/N) - 1 = 0.5 % of the radius for N = 32). DS9 polygons keep
-their vertices, joined by great circles. Frame ``fk5`` positions are converted to ICRS.
+their vertices, joined by great circles (checked simple and of positive area by
+:func:`check_polygon`). Positions in other sky frames are converted to ICRS with astropy.
 """
 
 from __future__ import annotations
@@ -37,7 +42,16 @@ import numpy as np
 import sqlalchemy as sa
 
 from hscanom import db
-from hscanom.ingest.batches import Reject, close_batch, fail_batch, file_sha256, open_batch, record_rejects
+from hscanom.ingest.batches import (
+    Reject,
+    batch_lease,
+    close_batch,
+    fail_batch,
+    file_sha256,
+    open_batch,
+    record_rejects,
+    recover_stale_batches,
+)
 from hscanom.schema.types import scircle_literal, spoly_literal
 
 #: Vertices of the polygon that stands for an ellipse.
@@ -48,9 +62,18 @@ RADIUS_LAWS: dict[str, dict[str, float]] = {
     "hsc-pdr1": {"A0": 200.0, "B0": 0.25, "C0": 7.0, "A1": 12.0, "B1": 0.05, "C1": 16.0},
 }
 
-_SKY_FRAMES = {"fk5": "fk5", "icrs": "icrs", "j2000": "fk5"}
-_OTHER_FRAMES = {"image", "physical", "galactic", "ecliptic", "fk4", "b1950", "linear", "amplifier", "detector", "wcs", "wcsa"}
-_SHAPE = re.compile(r"^([+-]?)\s*([a-z]+)\s*\((.*)\)$", re.IGNORECASE)
+#: DS9 sky frames and the astropy frame each one is (as in astropy ``regions``): fk4 is B1950,
+#: ecliptic the barycentric mean ecliptic of J2000.
+_SKY_FRAMES = {
+    "icrs": "icrs", "fk5": "fk5", "j2000": "fk5", "fk4": "fk4", "b1950": "fk4",
+    "galactic": "galactic", "ecliptic": "barycentricmeanecliptic",
+}  # fmt: skip
+#: Frames of positions on an image (no fixed place on the sky): refused.
+_OTHER_FRAMES = {"image", "physical", "linear", "amplifier", "detector", "tile"} | {"wcs", "wcs0"} | {f"wcs{c}" for c in "abcdefghijklmnopqrstuvwxyz"}
+#: ``shape(args)`` or ``shape args`` (DS9 reads both), with an optional include/exclude sign.
+_SHAPE = re.compile(r"^([+-]?)\s*([a-z]+)\s*(?:\((.*)\)\s*|\s+(.*)|)$", re.IGNORECASE | re.DOTALL)
+#: Shapes DS9 knows that are not areas of the sky a mask can hold.
+_NOT_MASKS = {"point", "line", "vector", "text", "ruler", "compass", "projection", "annulus", "panda", "epanda", "bpanda", "composite", "segment"}
 _META = re.compile(r"(\w+)\s*=\s*(\{[^}]*\}|\"[^\"]*\"|'[^']*'|[^\s,]+)")
 _SIZE_UNITS = {'"': 1 / 3600, "'": 1 / 60, "d": 1.0, "r": 180 / np.pi}
 
@@ -65,7 +88,7 @@ class MaskRegion:
 
     Attributes:
         shape: ``circle``, ``box``, ``ellipse`` or ``polygon`` (as in the source).
-        frame: ``icrs`` or ``fk5`` (the frame of the numbers below).
+        frame: the astropy name of the frame of the numbers below (``icrs`` once loaded).
         center: (ra, dec) of a circle [deg].
         radius: radius of a circle [deg].
         vertices: ``(k, 2)`` (ra, dec) of a polygon [deg], in order.
@@ -160,25 +183,62 @@ def radius_law(mag, law: str = "hsc-pdr1", **params: float) -> np.ndarray:
 
 
 # -- DS9 ------------------------------------------------------------------------------------
-def _coordinate(token: str, is_ra: bool) -> float:
-    token = token.strip()
-    if ":" in token or re.search(r"\d[hms]", token):
-        from astropy.coordinates import Angle
+def _coordinate(token: str, is_lon: bool, frame: str = "icrs") -> float:
+    """A longitude (``is_lon``) or latitude [deg] from a DS9 coordinate token.
 
-        return float(Angle(token, unit="hourangle" if is_ra else "deg").deg)
-    return float(token.rstrip("dD"))
+    Decimal degrees (bare or ``d``), radians (``r``), sexagesimal with colons (hours for
+    the longitude of equatorial frames, degrees for galactic and ecliptic, as DS9) or with
+    letters (``10h00m00s``, ``+02d00m00s``).
+
+    Raises:
+        ValueError: not a sky coordinate (e.g. pixels), or outside [0, 360) / [-90, 90].
+    """
+    from astropy.coordinates import Angle
+
+    text = token.strip()
+    lower = text.lower()
+    if lower.endswith(("p", "i")):
+        raise ValueError(f"coordinate {token!r} is in pixels; only sky coordinates are supported")
+    if ":" in lower:
+        hours = is_lon and frame not in ("galactic", "barycentricmeanecliptic")
+        value = float(Angle(text, unit="hourangle" if hours else "deg").deg)
+    elif re.search(r"\d[hms]", lower) or re.search(r"\dd\d", lower):
+        value = float(Angle(text).deg)
+    elif lower.endswith("r"):
+        value = float(np.degrees(float(lower[:-1])))
+    else:
+        value = float(lower[:-1] if lower.endswith("d") else lower)
+    name = ("ra" if frame not in ("galactic", "barycentricmeanecliptic") else "lon") if is_lon else ("dec" if frame not in ("galactic", "barycentricmeanecliptic") else "lat")
+    if is_lon and not 0.0 <= value < 360.0:
+        raise ValueError(f"{name} {token} out of range [0, 360) deg")
+    if not is_lon and not -90.0 <= value <= 90.0:
+        raise ValueError(f"{name} {token} out of range [-90, 90] deg")
+    if not np.isfinite(value):
+        raise ValueError(f"coordinate {token!r} is not a number")
+    return value
 
 
 def _size(token: str) -> float:
-    """A size in degrees from a DS9 size token."""
+    """A size in degrees from a DS9 size token (bare or ``d`` degrees, ``"``, ``'``, ``r``)."""
     token = token.strip()
     unit = token[-1] if token and token[-1] in _SIZE_UNITS else "d"
     number = token[:-1] if token and token[-1] in _SIZE_UNITS else token
-    if number.endswith(("p", "i")):
-        raise ValueError(f"size {token!r} is in pixels; only sky sizes (\", ', d) are supported")
+    if number.endswith(("p", "i")) or token.endswith(("p", "i")):
+        raise ValueError(f"size {token!r} is in pixels; only sky sizes (\", ', d, r) are supported")
     value = float(number) * _SIZE_UNITS[unit]
     if not np.isfinite(value) or value <= 0:
         raise ValueError(f"size {token!r} must be positive")
+    return value
+
+
+def _angle(token: str) -> float:
+    """A rotation angle [deg] from a DS9 angle token (bare or ``d`` degrees, ``r`` radians)."""
+    token = token.strip()
+    if token.endswith("r"):
+        return float(np.degrees(float(token[:-1])))
+    value = float(token[:-1] if token.endswith("d") else token)
+    if not np.isfinite(value):
+        raise ValueError(f"angle {token!r} is not a number")
     return value
 
 
@@ -191,14 +251,16 @@ def _shape_region(shape: str, args: list[str], frame: str) -> MaskRegion:
     if shape == "circle":
         if len(args) != 3:
             raise ValueError(f"circle needs 3 arguments (ra, dec, radius), got {len(args)}")
-        center = (_coordinate(args[0], True), _coordinate(args[1], False))
+        center = (_coordinate(args[0], True, frame), _coordinate(args[1], False, frame))
         return MaskRegion("circle", frame, center=center, radius=_size(args[2]))
     if shape in ("box", "ellipse"):
+        if len(args) > 5:
+            raise ValueError(f"{shape} with several sizes is an annulus, which is not a mask region")
         if len(args) not in (4, 5):
             raise ValueError(f"{shape} needs 4 or 5 arguments (ra, dec, size1, size2[, angle]), got {len(args)}")
-        ra, dec = _coordinate(args[0], True), _coordinate(args[1], False)
+        ra, dec = _coordinate(args[0], True, frame), _coordinate(args[1], False, frame)
         s1, s2 = _size(args[2]), _size(args[3])
-        angle = float(args[4]) if len(args) == 5 else 0.0
+        angle = _angle(args[4]) if len(args) == 5 else 0.0
         if shape == "box":
             if max(s1, s2) >= 90:
                 raise ValueError("box larger than 90 deg")
@@ -209,9 +271,59 @@ def _shape_region(shape: str, args: list[str], frame: str) -> MaskRegion:
     if shape == "polygon":
         if len(args) < 6 or len(args) % 2:
             raise ValueError(f"polygon needs at least 3 (ra, dec) pairs, got {len(args)} numbers")
-        vertices = np.array([(_coordinate(args[i], True), _coordinate(args[i + 1], False)) for i in range(0, len(args), 2)])
+        vertices = np.array(
+            [(_coordinate(args[i], True, frame), _coordinate(args[i + 1], False, frame)) for i in range(0, len(args), 2)]
+        )
+        check_polygon(vertices)
         return MaskRegion("polygon", frame, vertices=vertices)
-    raise ValueError(f"shape {shape!r} is not a mask region (circle, box, ellipse, polygon)")
+    if shape in _NOT_MASKS:
+        raise ValueError(f"shape {shape!r} is not a mask region (circle, box, ellipse, polygon)")
+    raise ValueError(f"not a DS9 region, frame or global line (unknown word {shape!r})")
+
+
+def check_polygon(vertices: np.ndarray) -> None:
+    """Refuse a polygon (``(k, 2)`` lon, lat [deg], great-circle edges) that is not a simple
+    polygon of positive area.
+
+    The vertices are projected gnomonically about their mean direction. That projection maps
+    great circles to straight lines, so the spherical polygon is simple (no edge crosses
+    another) and has positive area exactly when the planar one does; the planar test is
+    shapely's ``is_valid`` (OGC simple-feature rules). Polygons reaching 80 deg or more from
+    that centre are refused too (they would need a hemisphere or more).
+
+    Raises:
+        ValueError: with the reason (zero area, self-crossing, too large).
+    """
+    import shapely
+
+    lon, lat = np.radians(vertices[:, 0]), np.radians(vertices[:, 1])
+    unit = np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+    if len(np.unique(np.round(unit, 15), axis=0)) < 3:
+        raise ValueError("polygon has fewer than 3 distinct vertices (zero area)")
+    centre = unit.mean(axis=0)
+    norm = np.linalg.norm(centre)
+    if norm < 1e-12:
+        raise ValueError("polygon vertices surround the sphere's centre (more than a hemisphere)")
+    centre /= norm
+    cos_dist = unit @ centre
+    if np.min(cos_dist) <= np.cos(np.radians(80.0)):
+        raise ValueError("polygon reaches 80 deg or more from its centre; split it into smaller polygons")
+    # tangent-plane basis at the centre: east and north
+    east = np.cross([0.0, 0.0, 1.0], centre)
+    if np.linalg.norm(east) < 1e-12:
+        east = np.array([0.0, 1.0, 0.0])
+    east /= np.linalg.norm(east)
+    north = np.cross(centre, east)
+    plane = unit / cos_dist[:, None]
+    xy = np.column_stack([plane @ east, plane @ north])
+    extent = float(np.ptp(xy, axis=0).max())
+    spread = np.linalg.svd(xy - xy.mean(axis=0), compute_uv=False)
+    if spread[-1] <= 1e-12 * max(extent, 1e-300) * np.sqrt(len(xy)):
+        raise ValueError("polygon has zero area (its vertices lie on one great circle)")
+    polygon = shapely.Polygon(xy)
+    if not polygon.is_valid:
+        reason = shapely.is_valid_reason(polygon)
+        raise ValueError(f"polygon edges cross each other ({reason.split('[')[0].strip().lower()}); a mask polygon must be simple")
 
 
 def _split_statements(line: str) -> tuple[list[str], str]:
@@ -246,16 +358,20 @@ def parse_ds9(path: Path | str) -> tuple[list[MaskRegion], list[Reject]]:
             try:
                 if not match:
                     raise ValueError("not a DS9 region, frame or global line")
-                sign, shape, body = match.group(1), match.group(2).lower(), match.group(3)
+                sign, shape = match.group(1), match.group(2).lower()
+                body = match.group(3) if match.group(3) is not None else (match.group(4) or "")
                 if sign == "-":
                     raise ValueError("exclusion regions ('-shape') are not supported in masks")
                 if frame is None:
-                    raise ValueError("no coordinate frame (fk5 or icrs) before the first region")
-                if frame not in ("icrs", "fk5"):
-                    raise ValueError(f"frame {frame!r} is not supported (fk5 or icrs only)")
+                    raise ValueError("no coordinate frame (fk5, icrs, ...) before the first region")
+                if frame not in _SKY_FRAMES.values():
+                    raise ValueError(
+                        f"frame {frame!r} is not supported: positions on an image have no fixed place on the sky "
+                        "(sky frames: fk5, icrs, j2000, fk4, b1950, galactic, ecliptic)"
+                    )
                 args = [a for a in re.split(r"[,\s]+", body.strip()) if a]
                 region = _shape_region(shape, args, frame)
-            except ValueError as exc:
+            except (ValueError, TypeError, ArithmeticError) as exc:
                 rejects.append(Reject(number, None, line.strip(), str(exc)))
                 continue
             meta = _metadata(comment)
@@ -275,26 +391,26 @@ def parse_ds9(path: Path | str) -> tuple[list[MaskRegion], list[Reject]]:
 
 
 def _to_icrs(regions: Sequence[MaskRegion]) -> None:
-    """Convert the positions of fk5 regions to ICRS, in one vectorised transform."""
-    fk5 = [r for r in regions if r.frame == "fk5"]
-    if not fk5:
-        return
+    """Convert the positions of regions in other sky frames to ICRS, one vectorised
+    astropy transform per frame (fk5 J2000, fk4 B1950, galactic, barycentric mean ecliptic)."""
     from astropy import units as u
-    from astropy.coordinates import FK5, SkyCoord
+    from astropy.coordinates import SkyCoord
 
-    points = np.concatenate([np.atleast_2d(r.center) if r.shape == "circle" else r.vertices for r in fk5])
-    icrs = SkyCoord(points[:, 0] * u.deg, points[:, 1] * u.deg, frame=FK5(equinox="J2000")).icrs
-    converted = np.column_stack([icrs.ra.deg, icrs.dec.deg])
-    at = 0
-    for r in fk5:
-        if r.shape == "circle":
-            r.center = (float(converted[at, 0]), float(converted[at, 1]))
-            at += 1
-        else:
-            k = len(r.vertices)
-            r.vertices = converted[at : at + k]
-            at += k
-        r.frame = "icrs"
+    for frame in sorted({r.frame for r in regions} - {"icrs"}):
+        group = [r for r in regions if r.frame == frame]
+        points = np.concatenate([np.atleast_2d(r.center) if r.shape == "circle" else r.vertices for r in group])
+        icrs = SkyCoord(points[:, 0] * u.deg, points[:, 1] * u.deg, frame=frame).icrs
+        converted = np.column_stack([icrs.ra.deg % 360.0, icrs.dec.deg])
+        at = 0
+        for r in group:
+            if r.shape == "circle":
+                r.center = (float(converted[at, 0]), float(converted[at, 1]))
+                at += 1
+            else:
+                k = len(r.vertices)
+                r.vertices = converted[at : at + k]
+                at += k
+            r.frame = "icrs"
 
 
 # -- star lists -----------------------------------------------------------------------------
@@ -398,7 +514,7 @@ class MaskIngestResult:
     Attributes:
         version: the mask version.
         batch_ids: one ``ingest_batch`` per source file.
-        n_regions: regions stored, and ``by_shape`` per shape.
+        n_regions: regions stored, and ``by_shape`` per shape (stored regions only).
         replaced: regions of the version deleted first (``replace=True``).
         rejects: lines refused, with their file.
     """
@@ -422,8 +538,10 @@ def _prepare_version(conn: sa.Connection, version: str, replace: bool) -> int:
     return n
 
 
-def _store(conn: sa.Connection, regions: Iterable[MaskRegion], version: str, batch_id: int) -> tuple[int, list[Reject]]:
-    """COPY ``regions`` into bright_star_mask; regions pgSphere refuses are returned as rejects."""
+def _store(conn: sa.Connection, regions: Iterable[MaskRegion], version: str, batch_id: int) -> tuple[dict[str, int], list[Reject]]:
+    """COPY ``regions`` into bright_star_mask; return (regions stored per shape, rejects).
+
+    Regions pgSphere refuses are returned as rejects (and not counted as stored)."""
     regions = list(regions)
     raw = conn.connection.driver_connection
     raw.execute(
@@ -439,20 +557,26 @@ def _store(conn: sa.Connection, regions: Iterable[MaskRegion], version: str, bat
         "SELECT %(v)s, kind, shape, circle::scircle, poly::spoly, star_id, star_mag, source, %(b)s FROM _mask_stage"
     )
     rejects: list[Reject] = []
+    stored = list(regions)
     try:
         with raw.transaction():
             raw.execute(insert, {"v": version, "b": batch_id})
     except Exception:  # noqa: BLE001 - pgSphere refused some region: find which, one by one
+        stored = []
         for i, r in enumerate(regions):
             try:
                 with raw.transaction():
                     raw.execute(insert + " WHERE i = %(i)s", {"v": version, "b": batch_id, "i": i})
+                stored.append(r)
             except Exception as exc:  # noqa: BLE001
                 line = int(r.source.rsplit(":", 1)[1]) if r.source else None
                 reason = str(exc).splitlines()[0]
                 rejects.append(Reject(line, r.shape, None, f"pgSphere refused the region: {reason}"))
     raw.execute("DROP TABLE _mask_stage")
-    return len(regions) - len(rejects), rejects
+    shapes: dict[str, int] = {}
+    for r in stored:
+        shapes[r.shape] = shapes.get(r.shape, 0) + 1
+    return shapes, rejects
 
 
 def _load_sources(
@@ -465,18 +589,28 @@ def _load_sources(
     """Store parsed sources as one version, one batch per source, in one transaction."""
     engine = db.engine(url)
     result = MaskIngestResult(version)
-    batch_ids = [open_batch(engine, kind, str(path.resolve()), details={"mask_version": version, **details}) for path, kind, _, _ in sources]
-    result.batch_ids = batch_ids
+    recover_stale_batches(engine)
+    with batch_lease(engine) as lease:
+        batch_ids = [
+            open_batch(engine, kind, str(path.resolve()), details={"mask_version": version, **details}, lease=lease)
+            for path, kind, _, _ in sources
+        ]
+        result.batch_ids = batch_ids
+        _store_sources(engine, result, sources, version, replace)
+    return result
+
+
+def _store_sources(engine: sa.Engine, result: MaskIngestResult, sources, version: str, replace: bool) -> None:
+    """The transaction of :func:`_load_sources` (its batches failed if it raises)."""
+    batch_ids = result.batch_ids
     try:
         with engine.begin() as conn:
             result.replaced = _prepare_version(conn, version, replace)
             for batch_id, (path, _, regions, rejects) in zip(batch_ids, sources):
-                stored, refused = _store(conn, regions, version, batch_id)
+                shapes, refused = _store(conn, regions, version, batch_id)
+                stored = sum(shapes.values())
                 rejects = sorted(rejects + refused, key=lambda r: r.line or 0)
                 record_rejects(conn, batch_id, rejects)
-                shapes: dict[str, int] = {}
-                for r in regions:
-                    shapes[r.shape] = shapes.get(r.shape, 0) + 1
                 for shape, n in shapes.items():
                     result.by_shape[shape] = result.by_shape.get(shape, 0) + n
                 result.n_regions += stored
@@ -494,7 +628,6 @@ def _load_sources(
         for batch_id in batch_ids:
             fail_batch(engine, batch_id, f"{type(exc).__name__}: {exc}")
         raise
-    return result
 
 
 def ingest_masks(paths: Sequence[Path | str], version: str, *, replace: bool = False, url: str | None = None) -> MaskIngestResult:

@@ -18,6 +18,7 @@ import csv
 import gzip
 import hashlib
 import io
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,9 @@ NULL_TOKENS: tuple[str, ...] = (
 #: Spellings of booleans accepted (CAS writes t/f; other tools True/False or 1/0).
 TRUE_TOKENS: tuple[str, ...] = ("t", "T", "true", "True", "TRUE", "1")
 FALSE_TOKENS: tuple[str, ...] = ("f", "F", "false", "False", "FALSE", "0")
+
+#: A blank line (empty, blanks only, or a CR of a CRLF line end) in a block of CSV text.
+_BLANK_LINE = re.compile(rb"(?:^|\n)[ \t\r]*\n")
 
 #: Bytes of CSV text parsed per block.
 CSV_BLOCK_BYTES = 8 << 20
@@ -107,10 +111,13 @@ class CatalogReader:
         rejects: rows refused for their structure (wrong field count, truncated line).
         truncated: the file ends in the middle of a line (last line not stored).
         warnings: notes about the file (e.g. no newline at the end).
+        preamble: the ``#`` lines before the header (e.g. the information block of HSC
+            CAS output: job id, release, SQL), as in the file, one per line; ``""`` if none.
     """
 
     path: Path
     names: list[str] = field(default_factory=list)
+    preamble: str = ""
     bytes_total: int = 0
     rejects: list[Reject] = field(default_factory=list)
     truncated: bool = False
@@ -137,6 +144,14 @@ def _split_header(line: str) -> list[str]:
     return [name.strip().strip('"').strip().lower() for name in next(csv.reader([line]))]
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 class CsvCatalogReader(CatalogReader):
     """CAS CSV, plain or gzip'd: a header line (may start with ``# ``), then one row a line.
 
@@ -161,7 +176,15 @@ class CsvCatalogReader(CatalogReader):
         return self._raw.sha256.hexdigest()
 
     def _read_header(self) -> None:
+        """Find the header line; keep the ``#`` lines before it as :attr:`preamble`.
+
+        The header is the first line that does not start with ``#`` when none of its
+        fields is a number (``object_id,ra,dec``); otherwise (CAS output: an information
+        block of ``#`` lines, the header ``# object_id,ra,dec``, then rows) it is the last
+        ``#`` line before that first row. Blank lines and a UTF-8 byte-order mark are skipped.
+        """
         buf = b""
+        comments: list[tuple[int, str]] = []
         while True:
             nl = buf.find(b"\n")
             if nl < 0:
@@ -171,6 +194,9 @@ class CsvCatalogReader(CatalogReader):
                     raise CatalogFileError(self.path, f"unreadable: {exc}") from None
                 if not more:
                     if not buf.strip():
+                        if comments:  # only '#' lines: the last one is the header of an empty table
+                            self._use_header(comments, len(comments) - 1, b"")
+                            return
                         raise CatalogFileError(self.path, "empty file: no header line")
                     nl = len(buf)
                     buf += b"\n"
@@ -178,16 +204,33 @@ class CsvCatalogReader(CatalogReader):
                     buf += more
                     continue
             raw_line, buf = buf[:nl], buf[nl + 1 :]
+            if self._next_line == 1 and raw_line.startswith(b"\xef\xbb\xbf"):
+                raw_line = raw_line[3:]  # UTF-8 byte-order mark (spreadsheets, Windows tools)
             try:
                 line = raw_line.decode("utf-8").strip()
             except UnicodeDecodeError:
                 raise CatalogFileError(self.path, "not a UTF-8 text file (nor gzip'd text)", self._next_line) from None
             self._next_line += 1
-            is_comment = line.startswith("#") and "," not in line
-            if line and not is_comment:
-                self.names = _split_header(line.lstrip("#"))
-                self._carry = buf
+            if not line:
+                continue
+            if line.startswith("#"):
+                comments.append((self._next_line - 1, line))
+                continue
+            fields = _split_header(line)
+            if comments and any(_is_number(f) for f in fields) and "," in comments[-1][1]:
+                # a data row: the last '#' line was the header (CAS output)
+                self._use_header(comments, len(comments) - 1, raw_line + b"\n" + buf)
+                self._next_line -= 1
                 return
+            self.names = fields
+            self.preamble = "\n".join(text for _, text in comments)
+            self._carry = buf
+            return
+
+    def _use_header(self, comments: list[tuple[int, str]], at: int, rest: bytes) -> None:
+        self.names = _split_header(comments[at][1].lstrip("#"))
+        self.preamble = "\n".join(text for _, text in comments[:at])
+        self._carry = rest
 
     def close(self) -> None:
         self._stream.close()
@@ -219,13 +262,22 @@ class CsvCatalogReader(CatalogReader):
             first = self._next_line
             n_lines = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
             self._next_line += n_lines
-            table, bad, typed = self._parse_block(body, asked, text)
+            try:
+                table, bad, typed = self._parse_block(body, asked, text)
+            except pa.ArrowInvalid as exc:  # not even text: bytes that are not UTF-8
+                cleaned = self._valid_utf8(body, first)
+                if cleaned is body:
+                    raise CatalogFileError(self.path, f"cannot parse lines {first} to {first + n_lines - 1}: {exc}") from None
+                body = cleaned
+                table, bad, typed = self._parse_block(body, asked, text)
             numbers = np.arange(1, n_lines + 1, dtype=np.int64)
             if bad:
                 numbers = np.setdiff1d(numbers, np.array([b[0] for b in bad], dtype=np.int64), assume_unique=True)
                 ends_open = last and not body.endswith(b"\n")
                 for number, row_text, actual in bad:
                     line = first + number - 1
+                    if not row_text.strip():
+                        continue  # a line of blanks only: not a row
                     if ends_open and number == n_lines:
                         self.truncated = True
                         reason = (
@@ -250,11 +302,45 @@ class CsvCatalogReader(CatalogReader):
 
     @staticmethod
     def _not_blank(body: bytes, numbers: np.ndarray) -> np.ndarray | None:
-        """Mask of rows that are not blank lines (``None``: no blank lines)."""
-        if b"\n\n" not in body and not body.startswith(b"\n"):
+        """Mask of rows that are not blank lines (``None``: no blank lines).
+
+        A blank line is empty or only blanks, with ``\\n`` or ``\\r\\n`` line ends.
+        """
+        if _BLANK_LINE.search(body) is None:
             return None
         blank = [i + 1 for i, line in enumerate(body.split(b"\n")) if not line.strip()]
         return ~np.isin(numbers, np.array(blank, dtype=np.int64))
+
+    def _valid_utf8(self, body: bytes, first: int) -> bytes:
+        """``body`` with each line that is not valid UTF-8 blanked (and refused, with the
+        column it is in); lines keep their numbers. ``body`` itself when it is all UTF-8.
+
+        Called only when Arrow cannot parse a block even as text, so valid files never pay
+        for a second pass over their bytes."""
+        try:
+            body.decode("utf-8")
+            return body
+        except UnicodeDecodeError:
+            pass
+        lines = body.split(b"\n")
+        for i, line in enumerate(lines):
+            try:
+                line.decode("utf-8")
+                continue
+            except UnicodeDecodeError:
+                pass
+            fields = next(csv.reader([line.decode("latin-1")]), [])
+            column = None
+            for name, value in zip(self.names, fields):
+                try:
+                    value.encode("latin-1").decode("utf-8")
+                except UnicodeDecodeError:
+                    column = name
+                    break
+            raw = line.rstrip(b"\r").decode("utf-8", errors="backslashreplace")
+            self.rejects.append(Reject(first + i, column, raw, "not valid UTF-8 text"))
+            lines[i] = b""
+        return b"\n".join(lines)
 
     def _parse_block(self, body: bytes, asked, text) -> tuple[pa.Table, list[tuple[int, str, int]], bool]:
         """Parse with the asked types, or as text when some value does not convert.

@@ -15,6 +15,12 @@ scores, the shard pointer and the batch's completion in ONE transaction.
 
 Workers announce each claim and completion on the PostgreSQL channel ``hscanom_score``
 (``LISTEN hscanom_score``), which monitors and tests can follow without polling.
+
+While a worker runs it holds a shared advisory lock on its run (released by the server when
+the worker dies). A run left ``running`` with no worker holding that lock was killed:
+:func:`recover_stale_runs` (called when scoring starts and by ``hscanom db status``) marks it
+``interrupted`` and returns its running batches to ``pending``; scoring it again with the
+same arguments resumes it.
 """
 
 from __future__ import annotations
@@ -80,6 +86,29 @@ def create_run(conn: psycopg.Connection, model_id: int, sample_id: int, params: 
         {"run": run_id, "size": batch_size, "n": n},
     )
     return run_id
+
+
+# -- liveness -------------------------------------------------------------------------------
+#: First key of the advisory locks that mark a score run's workers as alive (second: run id).
+RUN_LOCK_CLASS = 0x68736372  # 'hscr'
+
+
+def recover_stale_runs(conn: psycopg.Connection) -> list[int]:
+    """Mark ``interrupted`` every ``running`` score run that no live worker holds; return their ids.
+
+    The run's batches still marked ``running`` go back to ``pending`` (their workers are
+    gone); batches already done stay done, so scoring the run again resumes it.
+    """
+    recovered = []
+    for (run_id,) in conn.execute("SELECT id FROM score_run WHERE status = 'running' ORDER BY id").fetchall():
+        with conn.transaction():
+            free = conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", (RUN_LOCK_CLASS, int(run_id) & 0x7FFFFFFF)).fetchone()[0]
+            if not free:
+                continue
+            conn.execute("UPDATE score_batch SET status = 'pending', lease_expires = NULL WHERE run_id = %s AND status = 'running'", (run_id,))
+            if conn.execute("UPDATE score_run SET status = 'interrupted' WHERE id = %s AND status = 'running'", (run_id,)).rowcount:
+                recovered.append(run_id)
+    return recovered
 
 
 # -- the work queue -----------------------------------------------------------------------
@@ -224,7 +253,8 @@ def work(
     scorer = cfg = None
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"LISTEN {CHANNEL}")
-        conn.execute("UPDATE score_run SET status = 'running' WHERE id = %s AND status = 'pending'", (run_id,))
+        conn.execute("SELECT pg_advisory_lock_shared(%s, %s)", (RUN_LOCK_CLASS, int(run_id) & 0x7FFFFFFF))  # alive
+        conn.execute("UPDATE score_run SET status = 'running' WHERE id = %s AND status IN ('pending', 'interrupted')", (run_id,))
         while max_batches is None or done < max_batches:
             c = claim(conn, run_id, worker, lease_seconds)
             if c is None:

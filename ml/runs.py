@@ -225,6 +225,7 @@ def score(
         s_disc > 3 sigma) or ``run<ID>-anom3sigma`` (dcae; s_anom) holds its high-anomaly objects.
     """
     with psycopg.connect(url, autocommit=True) as conn:
+        jobs.recover_stale_runs(conn)
         params, factory = _method_run(conn, url, method, model_id, batch_size, precision)
         run_id = jobs.create_run(conn, model_id, get_sample(sample, url).id, params, batch_size, method=method)
     results_dir = Path(home) / "results" / f"run-{run_id}"

@@ -81,6 +81,8 @@ class IngestBatch(Base):
     rows_updated: Mapped[int] = mapped_column(sa.BigInteger, server_default="0", comment="Existing rows changed")
     rows_rejected: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}", comment="Changes, warnings, options")
+    provenance: Mapped[str | None] = mapped_column(sa.Text, comment="The source's own description (e.g. a CAS information block)")
+    worker: Mapped[str | None] = mapped_column(sa.Text, comment="host:pid of the process that ran the ingest")
 
 
 class IngestReject(Base):
@@ -279,7 +281,7 @@ class ScoreRun(Base):
 
     __tablename__ = "score_run"
     __table_args__ = (
-        sa.CheckConstraint("status IN ('pending', 'running', 'complete', 'failed')", name="status"),
+        sa.CheckConstraint("status IN ('pending', 'running', 'interrupted', 'complete', 'failed')", name="status"),
         {"comment": "Scoring runs: model x sample x parameters"},
     )
 

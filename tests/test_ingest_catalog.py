@@ -84,12 +84,12 @@ def test_every_bad_row_is_rejected_with_line_field_value_and_reason(db_url, tmp_
     assert by_line[4] == [("ra", "abc", "not a number")]
     assert by_line[5] == [("ra", "360.0", "ra out of range [0, 360) deg")]
     assert by_line[6] == [("dec", "-90.5", "dec out of range [-90, 90] deg")]
-    assert by_line[7] == [("object_id", "7.2345678901234568e18", "not a 64-bit integer")]
+    assert by_line[7][0][:2] == ("object_id", "7.2345678901234568e18") and by_line[7][0][2].startswith("object_id written as a float")
     assert by_line[8][0][0] == "object_id" and "64-bit integer" in by_line[8][0][2]
     assert by_line[9][0][0] is None and "wrong number of fields: 4, expected 8" in by_line[9][0][2]
     assert by_line[10] == [("ra", None, "missing value in required column ra")]
     assert sorted(f for f, _, _ in by_line[11]) == ["i_cmodel_mag", "isprimary", "tract"]
-    assert ("tract", "3.5", "not a 32-bit integer") in by_line[11]
+    assert ("tract", "3.5", "not a 32-bit integer (has a fractional part)") in by_line[11]
 
 
 def test_reingest_stores_nothing_and_a_changed_row_is_updated_and_recorded(db_url, tmp_path):
@@ -278,3 +278,131 @@ def test_bulk_and_incremental_loads_into_a_filled_table_agree(db_url, tmp_path, 
     indexes = {r[0] for r in fetch(db_url, "SELECT indexname FROM pg_indexes WHERE tablename = 'hsc_object'")}
     assert {"pk_hsc_object", "ix_hsc_object_q3c", "ix_hsc_object_spoint"} <= indexes
     assert fetch(db_url, "SELECT count(*) FROM hsc_object WHERE q3c_radial_query(ra, dec, 10.5, -1.25, 0.01)") == [(1,)]
+
+
+# -- issue 13.4 / 17.1-3: real inputs from the field ------------------------------------------
+CAS_EXAMPLE = """# job_id: 1234
+# SQL:
+#   SELECT object_id, ra, dec, tract FROM pdr2_wide.forced WHERE isprimary
+# object_id,ra,dec,tract
+43158176442374224,150.10012,2.20034,9813
+"""
+
+
+def test_cas_output_with_its_information_block_stores_the_row_and_keeps_the_block(db_url, tmp_path):
+    path = tmp_path / "cas.csv"
+    path.write_text(CAS_EXAMPLE)
+    result = ingest_catalog(path, url=db_url)
+    assert (result.rows_read, result.rows_stored, result.rows_rejected) == (1, 1, 0)
+    assert fetch(db_url, "SELECT object_id, ra, dec, tract FROM hsc_object") == [(43158176442374224, 150.10012, 2.20034, 9813)]
+    block = "# job_id: 1234\n# SQL:\n#   SELECT object_id, ra, dec, tract FROM pdr2_wide.forced WHERE isprimary"
+    assert result.provenance == block
+    assert fetch(db_url, "SELECT provenance FROM ingest_batch WHERE id = %s", (result.batch_id,)) == [(block,)]
+
+
+@pytest.mark.parametrize(
+    "text, rows, provenance",
+    [
+        # a release line and a blank line in the block, CRLF line ends
+        ("# job_id: 77\r\n# release: pdr2\r\n\r\n# SQL: SELECT object_id, ra, dec FROM t\r\n# object_id, ra, dec\r\n1,10,1\r\n2,11,2\r\n",
+         2, "# job_id: 77\n# release: pdr2\n# SQL: SELECT object_id, ra, dec FROM t"),
+        # comments with commas, then a plain header line (not commented)
+        ("# made by me, on a Monday\n# columns: a, b\nobject_id,ra,dec\n1,10,1\n", 1, "# made by me, on a Monday\n# columns: a, b"),
+        # the classic CAS header and no block
+        ("# object_id,ra,dec\n1,10,1\n", 1, None),
+        # a header of an empty result
+        ("# job_id: 5\n# object_id,ra,dec\n", 0, "# job_id: 5"),
+    ],
+)
+def test_information_block_variants(db_url, tmp_path, text, rows, provenance):
+    path = tmp_path / "v.csv"
+    path.write_bytes(text.encode())
+    result = ingest_catalog(path, url=db_url)
+    assert (result.rows_stored, result.rows_rejected) == (rows, 0)
+    assert fetch(db_url, "SELECT provenance FROM ingest_batch") == [(provenance,)]
+
+
+def test_leading_plus_is_the_number(db_url, tmp_path):
+    path = tmp_path / "plus.csv"
+    path.write_text("object_id,ra,dec,tract,parent_id,i_cmodel_mag\n+5000000000000011,+10.5,-1,+9557,+7,+21.5\n+-3,10,1,1,0,1\n")
+    result = ingest_catalog(path, url=db_url)
+    assert (result.rows_stored, result.rows_rejected) == (1, 1)
+    assert fetch(db_url, "SELECT object_id, ra, tract, parent_id, i_cmodel_mag FROM hsc_object") == [(5000000000000011, 10.5, 9557, 7, 21.5)]
+    assert rejects_of(db_url, result.batch_id) == [(3, "object_id", "+-3", "not a 64-bit integer")]
+
+
+def test_invalid_utf8_and_nul_bytes_are_row_rejects_with_line_and_column(db_url, tmp_path):
+    path = tmp_path / "bytes.csv"
+    path.write_bytes(
+        b"object_id,ra,dec,note\n"
+        b"1,10,1,ok\n"
+        b"2,10,1,caf\xe9\n"  # latin-1, not UTF-8, in an extra column
+        b"3,10,1,a\x00b\n"  # NUL in an extra column
+        b"4,1\x000,1,x\n"  # NUL in a number
+        b"5,10,1,\xc3\xa9t\xc3\xa9\n"  # valid UTF-8
+    )
+    result = CliRunner().invoke(app, ["catalog", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert fetch(db_url, "SELECT object_id, extra->>'note' FROM hsc_object ORDER BY 1") == [(1, "ok"), (5, "été")]
+    batch = fetch(db_url, "SELECT id, rows_read, rows_stored, rows_rejected FROM ingest_batch")[0]
+    assert batch[1:] == (5, 2, 3)
+    assert rejects_of(db_url, batch[0]) == [
+        (3, "note", "2,10,1,caf\\xe9", "not valid UTF-8 text"),
+        (4, "note", "a\\x00b", "contains a NUL byte (\\x00), which text values cannot hold"),
+        (5, "ra", "1\\x000", "not a number"),
+    ]
+
+
+def test_integral_floats_are_the_integer_in_csv_and_fits_alike(db_url, tmp_path):
+    path = tmp_path / "pandas.csv"
+    path.write_text(
+        "object_id,ra,dec,tract,parent_id,i_cmodel_flag\n"
+        "43158176442374224,150.1,2.2,9813.0,0.0,0\n"  # 2: pandas wrote integers as floats
+        "43158176442374225,150.1,2.2,9.813e3,12.000,1\n"  # 3: exponent, trailing zeros
+        "43158176442374226,150.1,2.2,9813.5,0,0\n"  # 4: not an integer
+        "4.3158e16,150.1,2.2,9813,0,0\n"  # 5: object_id through a float
+        "43158176442374227.0,150.1,2.2,9813,0,0\n"  # 6: object_id with a decimal point
+        "43158176442374228,150.1,2.2,9813,4.3158176442374224e16,0\n"  # 7: a 64-bit id beyond 2**53 as a float
+        "43158176442374229,150.1,2.2,1e10,0,0\n"  # 8: integral but beyond 32 bits
+    )
+    result = ingest_catalog(path, url=db_url)
+    assert (result.rows_read, result.rows_stored, result.rows_rejected) == (7, 2, 5)
+    assert fetch(db_url, "SELECT object_id, tract, parent_id FROM hsc_object ORDER BY 1") == [
+        (43158176442374224, 9813, 0), (43158176442374225, 9813, 12)]  # fmt: skip
+    got = {line: (f, raw, reason) for line, f, raw, reason in rejects_of(db_url, result.batch_id)}
+    assert got[4] == ("tract", "9813.5", "not a 32-bit integer (has a fractional part)")
+    assert got[5][:2] == ("object_id", "4.3158e16") and got[5][2].startswith("object_id written as a float")
+    assert got[6][:2] == ("object_id", "43158176442374227.0") and "15-17 digits" in got[6][2]
+    assert got[7][:2] == ("parent_id", "4.3158176442374224e16") and "beyond 2**53" in got[7][2]
+    assert got[8] == ("tract", "1e10", "not a 32-bit integer (out of range)")
+    # the same values from a FITS table give the same outcome, row by row
+    n = 4
+    fits.BinTableHDU.from_columns([
+        fits.Column(name="object_id", format="K", array=np.arange(n, dtype=np.int64) + 100),
+        fits.Column(name="ra", format="D", array=np.full(n, 150.1)),
+        fits.Column(name="dec", format="D", array=np.full(n, 2.2)),
+        fits.Column(name="tract", format="D", array=np.array([9813.0, 9813.5, 1e10, 9813.0])),
+        fits.Column(name="parent_id", format="D", array=np.array([0.0, 0.0, 0.0, 4.3158176442374224e16])),
+    ]).writeto(tmp_path / "pandas.fits")  # fmt: skip
+    again = ingest_catalog(tmp_path / "pandas.fits", url=db_url)
+    assert (again.rows_stored, again.rows_rejected) == (1, 3)
+    assert fetch(db_url, "SELECT object_id, tract, parent_id FROM hsc_object WHERE object_id < 1000") == [(100, 9813, 0)]
+    fits_rejects = {line: (f, reason) for line, f, _, reason in rejects_of(db_url, again.batch_id)}
+    assert fits_rejects == {
+        2: ("tract", got[4][2]),
+        3: ("tract", got[8][2]),
+        4: ("parent_id", got[7][2]),
+    }
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+def test_byte_order_mark_crlf_and_empty_lines_ingest_cleanly(db_url, tmp_path, monkeypatch, bom, newline):
+    monkeypatch.setattr(readers, "CSV_BLOCK_BYTES", 64)  # blank lines at block edges too
+    lines = [b"object_id,ra,dec,tract", b"", b"1,10,1,9813", b"2,11,2,9813", b"", b"", b"   ", b"3,12,3,9814", b""]
+    path = tmp_path / "excel.csv"
+    path.write_bytes(bom + newline.join(lines) + newline)
+    result = ingest_catalog(path, url=db_url)
+    assert (result.rows_read, result.rows_stored, result.rows_rejected) == (3, 3, 0)
+    assert fetch(db_url, "SELECT object_id, ra, tract FROM hsc_object ORDER BY 1") == [(1, 10.0, 9813), (2, 11.0, 9813), (3, 12.0, 9814)]

@@ -242,3 +242,156 @@ def test_masks_build_from_a_star_list_and_versions(db_url, tmp_path):
     with psycopg.connect(db_url) as conn:
         r1 = conn.execute("SELECT degrees(radius(circle)) * 3600 FROM bright_star_mask WHERE star_id = 1").fetchone()[0]
     assert r1 == pytest.approx(float(radius_law(8.0, A0=400.0)), rel=1e-12)
+
+
+# -- issue 13.4 / 17.4-6: DS9 syntax variants, bad positions, degenerate polygons ------------
+from regions import CircleSkyRegion, PolygonSkyRegion, Regions  # noqa: E402
+
+from hscanom.ingest.masks import MaskRegion, _load_sources, box_vertices, ellipse_vertices  # noqa: E402
+
+#: Lines DS9 4.x reads, each with a frame: (text, shape); the right values come from astropy regions.
+VARIANTS = [
+    ('fk5; circle 188.6 12.1 2"', "circle"),  # the issue's example: no parentheses
+    ('fk5;circle(188.6,12.1,2")', "circle"),
+    ('fk5 ; circle ( 188.6 , 12.1 , 2" )', "circle"),
+    ("icrs; circle 12:34:24 +12:06:00 0.5'", "circle"),  # sexagesimal: hours for ra
+    ('j2000; circle(12h34m24s,+12d06m00s,30")', "circle"),
+    ("fk5; circle 188.6d 12.1d 0.001d", "circle"),
+    ('icrs; circle(3.2916r,0.2112r,1")', "circle"),  # radians
+    ('icrs; +circle(188.6,12.1,2") # color=red text={a;b}', "circle"),
+    ("galactic; circle(283.77,74.49,0.01)", "circle"),
+    ("galactic; circle 283:46:12 74:29:24 36\"", "circle"),  # galactic sexagesimal is degrees
+    ('fk4; circle(188.0,12.4,5")', "circle"),
+    ('b1950; box 188.0 12.4 10" 20" 30', "box"),
+    ('ecliptic; ellipse(180.0,14.0,10",5",45)', "ellipse"),
+    ('fk5; box(188.6,12.1,20",10",0.5r)', "box"),
+    ('icrs; ellipse 188.6 12.1 20" 10"', "ellipse"),  # no angle: 0
+    ("fk5; box 188.6 12.1 0.01 0.02", "box"),
+    ("fk5; polygon 188.6 12.1 188.7 12.1 188.7 12.2", "polygon"),
+    ("galactic; polygon(10,20,10.1,20,10.1,20.1,10,20.1)", "polygon"),
+    ("icrs; polygon(12:34:24,+12:06:00,12:34:30,+12:06:00,12:34:30,+12:07:00)", "polygon"),
+]
+
+
+#: regions reads the last argument of a box or ellipse as its angle even when there are only
+#: 4 (then the second size is lost): the right value of the line without an angle is that of angle 0.
+ORACLE_TEXT = {'icrs; ellipse 188.6 12.1 20" 10"': 'icrs; ellipse 188.6 12.1 20" 10" 0', "fk5; box 188.6 12.1 0.01 0.02": "fk5; box 188.6 12.1 0.01 0.02 0"}
+
+
+def _expected_icrs(text):
+    """(shape, ICRS (k, 2) points [deg], radius [deg] or None) of a line, by astropy regions."""
+    (region,) = Regions.parse(text, format="ds9")
+    frame = region.center.frame if hasattr(region, "center") else region.vertices.frame
+
+    def icrs(lon, lat):
+        c = SkyCoord(np.atleast_1d(lon) * u.deg, np.atleast_1d(lat) * u.deg, frame=frame).icrs
+        return np.column_stack([c.ra.deg % 360, c.dec.deg])
+
+    if isinstance(region, CircleSkyRegion):
+        c = region.center.icrs
+        return np.array([[c.ra.deg, c.dec.deg]]), region.radius.to_value(u.deg)
+    if isinstance(region, PolygonSkyRegion):
+        v = region.vertices
+        return icrs(v.spherical.lon.deg, v.spherical.lat.deg), None
+    lon, lat = region.center.spherical.lon.deg, region.center.spherical.lat.deg
+    w, h, angle = region.width.to_value(u.deg), region.height.to_value(u.deg), region.angle.to_value(u.deg)
+    corners = box_vertices(lon, lat, w, h, angle) if isinstance(region, RectangleSkyRegion) else ellipse_vertices(lon, lat, w / 2, h / 2, angle)
+    return icrs(corners[:, 0], corners[:, 1]), None
+
+
+@pytest.mark.parametrize("text, shape", VARIANTS)
+def test_ds9_syntax_variants_give_the_values_astropy_regions_reads(tmp_path, text, shape):
+    path = tmp_path / "v.reg"
+    path.write_text("# Region file format: DS9 version 4.1\n" + text + "\n")
+    regions, rejects = parse_ds9(path)
+    assert rejects == []
+    (region,) = regions
+    points, radius = _expected_icrs(ORACLE_TEXT.get(text, text))
+    assert region.shape == shape and region.frame == "icrs"
+    if shape == "circle":
+        assert region.center == pytest.approx(tuple(points[0]), abs=1e-9) and region.radius == pytest.approx(radius, rel=1e-12)
+    else:
+        assert np.allclose(region.vertices, points, atol=1e-9, rtol=0)
+
+
+def test_the_issue_example_masks_the_object_at_its_centre(db_url, tmp_path):
+    path = tmp_path / "noparen.reg"
+    path.write_text('fk5; circle 188.6 12.1 2"\n')
+    result = ingest_masks([path], "v", url=db_url)
+    assert result.n_regions == 1 and result.rejects == []
+    c = SkyCoord(188.6 * u.deg, 12.1 * u.deg, frame="fk5").icrs
+    with psycopg.connect(db_url) as conn:
+        inside, outside = conn.execute(
+            "SELECT in_bright_star_mask(%s, %s, 'v'), in_bright_star_mask(%s, %s, 'v')",
+            (c.ra.deg, c.dec.deg, c.ra.deg, c.dec.deg + 3 / 3600),
+        ).fetchone()
+    assert (inside, outside) == (True, False)
+
+
+REFUSED = [
+    ("circle(10,20,1\")", "no coordinate frame"),  # first: later lines have a frame
+    ("fk5; circle(130.2,95.0,0.01)", "dec 95.0 out of range [-90, 90] deg"),  # issue 13.4
+    ("fk5; circle(400,0.5,0.01)", "ra 400 out of range [0, 360) deg"),  # issue 13.4
+    ("icrs; circle(-1,0.5,0.01)", "ra -1 out of range [0, 360) deg"),
+    ("icrs; circle 10:00:00 +95:00:00 1'", "dec +95:00:00 out of range"),
+    ("galactic; circle(10,-91,1\")", "lat -91 out of range"),
+    ("fk5; polygon(30,1,30,2,30,3)", "zero area"),  # issue 17.5: one meridian
+    ("fk5; polygon(30,0,31,0,32,0,31,0)", "zero area"),  # on the equator, back and forth
+    ("fk5; polygon(30,1,31,1,32,1,31,1)", "edges cross each other"),  # dec = 1 is no great circle: a sliver touching itself
+    ("fk5; polygon(10,10,10,10,11,11)", "fewer than 3 distinct vertices"),
+    ("fk5; polygon 10 10 11 11 11 10 10 11", "edges cross each other"),  # a bow tie
+    ("fk5; polygon(0,0,2,0,2,2,1,-1,0,2)", "edges cross each other"),
+    ("fk5; polygon(0,0,120,0,240,0,0,80)", "80 deg or more"),
+    ("image; circle(100,100,20)", "'image' is not supported"),
+    ("physical; box 1 2 3 4", "'physical' is not supported"),
+    ("wcs; circle(10,20,1\")", "'wcs' is not supported"),
+    ("fk5; circle(10,20,5p)", "pixels"),
+    ("fk5; circle(10i,20,5\")", "pixels"),
+    ("fk5; annulus(10,20,1\",2\")", "not a mask region"),
+    ("fk5; point 10 20", "not a mask region"),
+    ("fk5; box(10,20,1\",2\",3\",4\",45)", "annulus"),
+    ("fk5; ellipse 10 20 1\" 2\" 3\" 4\" 45", "annulus"),
+    ("fk5; circle 10 20", "3 arguments"),
+    ("fk5; blob(1,2,3)", "unknown word 'blob'"),
+]
+
+
+def test_bad_positions_frames_and_polygons_are_refused_with_their_line_and_the_rest_loads(db_url, tmp_path):
+    lines = ["# Region file format: DS9 version 4.1"]
+    for text, _ in REFUSED:
+        lines += [text, 'fk5; circle(10.0,20.0,1") # type=halo']  # a good line after each bad one
+    path = tmp_path / "bad.reg"
+    path.write_text("\n".join(lines) + "\n")
+    result = CliRunner().invoke(ingest_app, ["masks", str(path), "--version", "b"])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert f"{len(REFUSED)} regions stored ({len(REFUSED)} circle), {len(REFUSED)} lines refused" in result.output
+    with psycopg.connect(db_url) as conn:
+        rejects = conn.execute("SELECT line, reason FROM ingest_reject ORDER BY line").fetchall()
+        stored = conn.execute("SELECT source FROM bright_star_mask ORDER BY id").fetchall()
+    assert [line for line, _ in rejects] == [2 + 2 * k for k in range(len(REFUSED))]
+    for (line, reason), (text, expected) in zip(rejects, REFUSED):
+        assert expected in reason, (text, reason)
+    assert [s for (s,) in stored] == [f"bad.reg:{3 + 2 * k}" for k in range(len(REFUSED))]
+
+
+def test_valid_polygons_still_load_concave_ones_included(tmp_path):
+    path = tmp_path / "ok.reg"
+    path.write_text("icrs\npolygon(0,0,2,0,2,2,1,1,0,2)\npolygon(359.9,0,0.1,0,0.1,0.1)\npolygon(0,89.5,120,89.5,240,89.5)\n")
+    regions, rejects = parse_ds9(path)
+    assert rejects == [] and [len(r.vertices) for r in regions] == [5, 3, 3]
+
+
+def test_summary_counts_stored_regions_per_shape_not_refused_ones(db_url, tmp_path):
+    path = tmp_path / "poly.reg"
+    path.write_text("fk5\npolygon(30,1,31,1,31,2)\npolygon(30,1,30,2,30,3)\npolygon(40,1,41,1,41,2)\n")
+    result = CliRunner().invoke(ingest_app, ["masks", str(path), "--version", "p"])
+    assert result.exit_code == 0, result.output
+    assert "2 regions stored (2 polygon), 1 lines refused" in result.output
+    # a region that only pgSphere refuses (a bow tie built without the parser's checks)
+    good = MaskRegion("polygon", vertices=np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]), source="x.reg:1")
+    bad = MaskRegion("polygon", vertices=np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), source="x.reg:2")
+    circle = MaskRegion("circle", center=(5.0, 5.0), radius=0.1, source="x.reg:3")
+    stored = _load_sources([(path, "masks", [good, bad, circle], [])], "q", False, db_url, {})
+    assert stored.n_regions == 2 and stored.by_shape == {"polygon": 1, "circle": 1}
+    assert [(name, r.line) for name, r in stored.rejects] == [("poly.reg", 2)]

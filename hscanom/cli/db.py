@@ -57,7 +57,11 @@ def stop() -> None:
 
 @app.command()
 def status() -> None:
-    """Which database is in use, its version, schema revision and table sizes."""
+    """Which database is in use, its version, schema revision, table sizes and unfinished jobs.
+
+    Ingest batches and score runs left `running` by killed processes are marked (failed,
+    interrupted) and listed.
+    """
     with reported_errors(EmbeddedError):
         st = db.status()
     table = Table(show_header=False, box=None)
@@ -75,6 +79,54 @@ def status() -> None:
         for name, n in st.row_counts.items():
             counts.add_row(name, f"{n:,}")
         console.print(counts)
+    if st.running and st.revision == st.head:
+        _print_jobs(st.url)
+
+
+#: Unfinished and interrupted jobs listed by `db status` (newest first).
+JOBS_SHOWN = 20
+
+
+def _print_jobs(url: str) -> None:
+    """Mark jobs whose processes are gone (ingest batches failed, score runs interrupted),
+    then list running and interrupted ones."""
+    import psycopg
+
+    from hscanom.ingest.batches import recover_stale_batches
+    from hscanom.ml.jobs import recover_stale_runs
+
+    batches = recover_stale_batches(db.engine(url))
+    with psycopg.connect(url, autocommit=True) as conn:
+        runs = recover_stale_runs(conn)
+        rows = conn.execute(
+            """(SELECT 'ingest ' || kind, id, CASE WHEN status = 'failed' THEN 'interrupted (failed)' ELSE status END,
+                       coalesce(worker, '-'), started_at, uri
+                  FROM ingest_batch
+                 WHERE status = 'running' OR (status = 'failed' AND (details->>'interrupted')::boolean)
+                 ORDER BY id DESC LIMIT %(n)s)
+               UNION ALL
+               (SELECT 'score ' || r.method, r.id, r.status, coalesce(string_agg(DISTINCT b.worker, ', '), '-'), r.created_at,
+                       'sample ' || r.sample_id || ', model ' || r.model_id || ': ' ||
+                       count(*) FILTER (WHERE b.status = 'done') || ' of ' || count(b.*) || ' batches done'
+                  FROM score_run r LEFT JOIN score_batch b ON b.run_id = r.id
+                 WHERE r.status IN ('running', 'interrupted')
+                 GROUP BY r.id ORDER BY r.id DESC LIMIT %(n)s)""",
+            {"n": JOBS_SHOWN},
+        ).fetchall()
+    if batches or runs:
+        console.print(
+            f"[yellow]found {len(batches)} ingest batch(es) and {len(runs)} score run(s) left running by processes "
+            "that are gone: marked failed / interrupted[/]"
+        )
+    if rows:
+        console.print("unfinished and interrupted jobs:")
+        for kind, job_id, status, worker, started, what in rows:
+            console.print(
+                f"  {kind} {job_id}: {status}, worker {worker}, started {started:%Y-%m-%d %H:%M:%S %Z}, {what}",
+                soft_wrap=True, highlight=False, markup=False,
+            )
+        if any(r[2] == "interrupted" for r in rows):
+            console.print("an interrupted score run resumes when `hscanom score` is run again with the same arguments")
 
 
 @app.command()

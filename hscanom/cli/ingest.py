@@ -47,6 +47,9 @@ def _print_catalog(result: IngestResult) -> None:
     console.print(table)
     if result.extra_columns:
         console.print(f"kept in hsc_object.extra: {', '.join(result.extra_columns)}")
+    if result.provenance:
+        n = result.provenance.count("\n") + 1
+        console.print(f"kept the file's information block ({n} '#' lines) as the batch's provenance")
     if result.truncated:
         console.print("[bold yellow]the file is truncated: its incomplete last line was not stored[/]")
     for warning in result.warnings:
@@ -92,13 +95,14 @@ def print_masks(result: MaskIngestResult) -> None:
 
 @app.command()
 def masks(
-    paths: list[Path] = typer.Argument(..., help="DS9 region files (fk5/icrs; circle, box, ellipse, polygon)."),
+    paths: list[Path] = typer.Argument(..., help="DS9 region files (sky frames fk5/icrs/fk4/galactic/ecliptic; circle, box, ellipse, polygon)."),
     version: str = typer.Option(None, "--version", help="Mask version name (default: the first file's name without suffix)."),
     replace: bool = typer.Option(False, "--replace", help="Replace the regions of an existing version."),
 ) -> None:
     """Load bright-star mask regions from DS9 files as one mask version.
 
-    Malformed lines are reported with file and line and skipped; the rest loads.
+    Malformed lines (also positions out of range, image frames, zero-area or self-crossing
+    polygons) are reported with file, line and reason and skipped; the rest loads.
     """
     with reported_errors(MaskError, OSError, psycopg.Error, sa.exc.SQLAlchemyError):
         result = ingest_masks(paths, version or paths[0].stem, replace=replace)
