@@ -1,7 +1,7 @@
 """Ingest provenance and stale jobs: who runs an ingest, what its file says about itself.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-29
 
 * ``ingest_batch.provenance``: the source's own description of itself, kept as read (for a
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
