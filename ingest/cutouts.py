@@ -58,6 +58,7 @@ __all__ = [
     "find_cutout_files",
     "ingest_cutouts",
     "object_id_from_name",
+    "pixel_quality",
     "read_cutout_file",
 ]
 
@@ -69,6 +70,11 @@ RGB_SUFFIXES = (".png", ".jpg", ".jpeg")
 MATCH_RADIUS_ARCSEC = 1.0
 #: Files handled per database transaction.
 CHUNK_FILES = 500
+#: Smallest IMAGE side accepted [pixels]: 32 px = 5.4" at 0.168"/px. Smaller files cannot
+#: give a stamp that is mostly real pixels (a 96 x 96 stamp from a 10 x 10 file is 99 % fill).
+MIN_IMAGE_SIDE = 32
+#: Side of the central box whose non-finite pixels set the ``nonfinite_centre`` flag [pixels].
+CENTRE_BOX = 16
 
 _INT64_MAX = 2**63 - 1
 _ID_TOKEN = re.compile(r"(?<![0-9])([0-9]{15,19})(?![0-9])")
@@ -99,6 +105,8 @@ class CutoutFile:
         rendered: True for pre-rendered RGB images.
         object_id: the object_id in the file name, if any.
         centre: (ra, dec) of the central pixel from the WCS [deg] (FITS only).
+        quality: pixel-quality flags of ``IMAGE`` (:func:`pixel_quality`); () for PNG/JPEG.
+        n_nonfinite: number of NaN/inf pixels in ``IMAGE``.
     """
 
     path: Path
@@ -110,14 +118,16 @@ class CutoutFile:
     rendered: bool
     object_id: int | None
     centre: tuple[float, float] | None
+    quality: tuple[str, ...] = ()
+    n_nonfinite: int = 0
 
 
 @dataclass(frozen=True)
 class CutoutReject:
     """A refused file (or, for ``kind='missing_band'``, an object lacking a band).
 
-    ``kind`` is one of ``corrupt``, ``band``, ``no_match``, ``duplicate``, ``changed``,
-    ``missing_band``.
+    ``kind`` is one of ``corrupt``, ``pixels`` (IMAGE too small or without a finite pixel),
+    ``band``, ``no_match``, ``duplicate``, ``changed``, ``missing_band``.
     """
 
     kind: str
@@ -139,6 +149,7 @@ class CutoutIngestReport:
         unchanged: files already stored with the same content (skipped).
         rejects: refused files and objects lacking a band, in the order found.
         missing_bands: object_id -> bands (of ``bands``) it has no FITS cutout in.
+        flagged: quality flag -> number of new ``cutout`` rows stored with it.
     """
 
     batch_id: int
@@ -148,6 +159,7 @@ class CutoutIngestReport:
     unchanged: int = 0
     rejects: list[CutoutReject] = field(default_factory=list)
     missing_bands: dict[int, list[str]] = field(default_factory=dict)
+    flagged: dict[str, int] = field(default_factory=dict)
 
     def of_kind(self, kind: str) -> list[CutoutReject]:
         """The rejects of one ``kind``."""
@@ -185,6 +197,30 @@ def band_from_name(name: str) -> str | None:
     return m.group(1).lower() if m else None
 
 
+def pixel_quality(pixels: np.ndarray, *, centre_box: int = CENTRE_BOX) -> tuple[tuple[str, ...], int]:
+    """Quality flags and non-finite count of a 2-d image.
+
+    Flags: ``'nonfinite'`` when any pixel is NaN or +-inf; ``'nonfinite_centre'`` when any of
+    them lies in the central ``centre_box x centre_box`` pixels (the galaxy itself), where
+    the 0 that replaces it (:mod:`hscanom.ml.preprocess`) changes the object's appearance.
+
+    Args:
+        pixels: (ny, nx) array.
+        centre_box: side of the central box [pixels].
+
+    Returns:
+        (flags, number of non-finite pixels).
+    """
+    bad = ~np.isfinite(pixels)
+    n_bad = int(bad.sum())
+    if not n_bad:
+        return (), 0
+    ny, nx = bad.shape
+    y0, x0 = max((ny - centre_box) // 2, 0), max((nx - centre_box) // 2, 0)
+    centre = bool(bad[y0 : y0 + centre_box, x0 : x0 + centre_box].any())
+    return ("nonfinite", "nonfinite_centre") if centre else ("nonfinite",), n_bad
+
+
 def _kind_of(path: Path) -> str | None:
     name = path.name.lower()
     if name.endswith(FITS_SUFFIXES):
@@ -200,8 +236,8 @@ def find_cutout_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*") if p.is_file() and _kind_of(p) is not None)
 
 
-def _read_fits(path: Path, data: bytes) -> tuple[str, tuple[int, ...], tuple[float, float]]:
-    """Band, IMAGE shape and central-pixel (ra, dec) of a FITS cutout's bytes."""
+def _read_fits(path: Path, data: bytes) -> tuple[str, tuple[int, ...], tuple[float, float], tuple[str, ...], int]:
+    """Band, IMAGE shape, central-pixel (ra, dec), quality flags and non-finite count of a FITS cutout."""
     if not data.startswith(b"SIMPLE") and not data.startswith(b"\x1f\x8b"):
         raise CutoutFileError(path, "not a FITS file (no SIMPLE card at the start)")
     with warnings.catch_warnings(record=True) as caught:
@@ -227,6 +263,18 @@ def _read_fits(path: Path, data: bytes) -> tuple[str, tuple[int, ...], tuple[flo
                 raise CutoutFileError(path, f"truncated or corrupt IMAGE data: {exc}") from None
             if pixels is None or pixels.ndim != 2:
                 raise CutoutFileError(path, f"IMAGE is not a 2-d image (shape {None if pixels is None else pixels.shape})", field="hdu")
+            if min(pixels.shape) < MIN_IMAGE_SIDE:
+                ny, nx = pixels.shape
+                raise CutoutFileError(
+                    path, f"IMAGE is {nx} x {ny} pixels, smaller than the {MIN_IMAGE_SIDE} x {MIN_IMAGE_SIDE} minimum",
+                    kind="pixels", field="IMAGE", value=f"{nx}x{ny}",
+                )
+            quality, n_bad = pixel_quality(pixels)
+            if n_bad == pixels.size:
+                raise CutoutFileError(
+                    path, f"IMAGE has no finite pixel (all {pixels.size} are NaN or inf): no data in this band",
+                    kind="pixels", field="IMAGE", value="all non-finite",
+                )
             filt = hdul[0].header.get("FILTER") or image.header.get("FILTER")
             band = band_from_filter(str(filt)) if filt else band_from_name(path.name)
             if band is None:
@@ -244,7 +292,7 @@ def _read_fits(path: Path, data: bytes) -> tuple[str, tuple[int, ...], tuple[flo
                 raise CutoutFileError(path, f"bad WCS: {exc}", field="WCS") from None
             if not (np.isfinite(ra) and np.isfinite(dec)):
                 raise CutoutFileError(path, "bad WCS: the central pixel has no sky position", field="WCS")
-            return band, tuple(int(n) for n in pixels.shape), (float(ra) % 360.0, float(dec))
+            return band, tuple(int(n) for n in pixels.shape), (float(ra) % 360.0, float(dec)), quality, n_bad
 
 
 def _read_rgb(path: Path, data: bytes) -> tuple[str, tuple[int, ...]]:
@@ -287,8 +335,8 @@ def read_cutout_file(path: str | Path, *, rgb_band: str = "gri") -> CutoutFile:
     sha = hashlib.sha256(data).hexdigest()
     oid = object_id_from_name(path.name)
     if kind == "fits":
-        band, shape, centre = _read_fits(path, data)
-        return CutoutFile(path, sha, "fits", band, "IMAGE", shape, False, oid, centre)
+        band, shape, centre, quality, n_bad = _read_fits(path, data)
+        return CutoutFile(path, sha, "fits", band, "IMAGE", shape, False, oid, centre, quality, n_bad)
     fmt, shape = _read_rgb(path, data)
     return CutoutFile(path, sha, fmt, rgb_band, "", shape, True, oid, None)
 
@@ -384,13 +432,18 @@ def _store_chunk(conn: sa.Connection, batch_id: int, files: list[CutoutFile], se
             continue
         rows.append(
             {"object_id": oid, "band": f.band, "uri": str(f.path), "hdu": f.hdu, "format": f.format,
-             "rendered": f.rendered, "shape": list(f.shape), "sha256": f.sha256, "ingest_batch_id": batch_id}
+             "rendered": f.rendered, "shape": list(f.shape), "sha256": f.sha256, "ingest_batch_id": batch_id,
+             "quality": list(f.quality), "n_nonfinite": f.n_nonfinite}
         )
         if f.format == "fits":
             touched.add(oid)
     if rows:
         stmt = pg_insert(Cutout.__table__).on_conflict_do_nothing(index_elements=["uri", "hdu"]).returning(Cutout.__table__.c.id)
-        report.stored += len(conn.execute(stmt, rows).all())
+        stored_ids = {int(i) for (i,) in conn.execute(stmt, rows).all()}
+        report.stored += len(stored_ids)
+        for r in rows:
+            for flag in r["quality"]:
+                report.flagged[flag] = report.flagged.get(flag, 0) + 1
     _record_rejects(conn, batch_id, rejects)
     report.rejects.extend(rejects)
 
@@ -483,6 +536,7 @@ def ingest_cutouts(
                 rows_read=report.n_files,
                 rows_stored=report.stored,
                 rows_rejected=sum(1 for r in report.rejects if r.kind != "missing_band"),
-                details={"unchanged": report.unchanged, "rejects": report.counts(), "objects_missing_band": len(report.missing_bands)},
+                details={"unchanged": report.unchanged, "rejects": report.counts(), "objects_missing_band": len(report.missing_bands),
+                         "quality_flags": report.flagged},
             )
     return report

@@ -48,6 +48,7 @@ from rich.progress import Progress
 from hscanom import db
 from hscanom.checksum import sha256_file
 from hscanom.config import Settings
+from hscanom.ingest import cutouts as _cut
 from hscanom.ingest import shards
 from hscanom.ml import preprocess as pp
 
@@ -104,7 +105,8 @@ class PackReport:
         written: shards written by this run.
         packed: images written by this run.
         already_packed: members packed by earlier runs.
-        skipped: members not packed (missing band, unreadable or changed file).
+        skipped: members not packed (missing band, unreadable or changed file, no data).
+        flagged: quality flag -> images packed by this run with it (``packed_image.quality``).
     """
 
     sample: str
@@ -115,6 +117,7 @@ class PackReport:
     packed: int = 0
     already_packed: int = 0
     skipped: list[Skipped] = field(default_factory=list)
+    flagged: dict[str, int] = field(default_factory=dict)
 
 
 def pack_config(size: int = 96) -> dict:
@@ -151,12 +154,19 @@ def read_stamp(uri: str, hdu: str, sha256: str | None, ra: float, dec: float, si
     """The ``size x size`` float32 stamp of a FITS cutout centred on (ra, dec) [deg].
 
     The position goes through the HDU's WCS to a pixel position, then ``Cutout2D`` (partial
-    mode, fill 0) cuts the stamp: pixels outside the file are 0. When ``sha256`` is given the
-    file must still have it.
+    mode, fill 0) cuts the stamp: pixels outside the file are 0; NaN/inf pixels of the file
+    are kept (the preprocessing maps them to 0). When ``sha256`` is given the file must
+    still have it.
 
     Raises:
-        _StampError: unreadable, changed, or the position lies off the image.
+        _StampError: unreadable, changed, the position lies off the image, or the part of
+            the stamp inside the file has no finite pixel.
     """
+    return _read_stamp(uri, hdu, sha256, ra, dec, size)[0]
+
+
+def _read_stamp(uri: str, hdu: str, sha256: str | None, ra: float, dec: float, size: int) -> tuple[np.ndarray, set[str]]:
+    """:func:`read_stamp` and the stamp's quality flags (``nonfinite``, ``nonfinite_centre``, ``partial``)."""
     try:
         data = Path(uri).read_bytes()
     except OSError as exc:
@@ -176,7 +186,14 @@ def read_stamp(uri: str, hdu: str, sha256: str | None, ra: float, dec: float, si
             stamp = Cutout2D(pixels, (float(x), float(y)), (size, size), mode="partial", fill_value=0.0, copy=True)
     except Exception as exc:  # astropy: OSError, KeyError, ValueError, NoOverlapError ...
         raise _StampError(f"{uri}: {type(exc).__name__}: {exc}") from None
-    return stamp.data.astype(np.float32, copy=False)
+    out = stamp.data.astype(np.float32, copy=False)
+    inside = out[stamp.slices_cutout]
+    flags = set(_cut.pixel_quality(out)[0])
+    if not np.isfinite(inside).any():
+        raise _StampError(f"{uri}: no finite pixel in the {size} x {size} stamp around the object (all NaN/inf): no data in this band")
+    if inside.shape != out.shape:
+        flags.add("partial")
+    return out, flags
 
 
 # -- database queries ----------------------------------------------------------------------
@@ -236,8 +253,10 @@ def _unpacked_pages(engine: sa.Engine, sample_id: int, key: str, page: int) -> I
         after = max(out)
 
 
-def _register(engine: sa.Engine, written: shards.WrittenShard, sample_id: int, config: dict, object_ids: np.ndarray) -> None:
-    """One transaction: the ``image_shard`` row and its ``packed_image`` rows."""
+def _register(
+    engine: sa.Engine, written: shards.WrittenShard, sample_id: int, config: dict, object_ids: np.ndarray, quality: Sequence[list[str]]
+) -> None:
+    """One transaction: the ``image_shard`` row and its ``packed_image`` rows (with their quality flags)."""
     with engine.begin() as conn:
         shard_id = conn.execute(
             sa.text(
@@ -247,9 +266,9 @@ def _register(engine: sa.Engine, written: shards.WrittenShard, sample_id: int, c
             {"u": str(written.path), "h": written.sha256, "n": written.n_images, "c": json.dumps(config), "s": sample_id},
         ).scalar_one()
         raw = conn.connection.driver_connection
-        with raw.cursor().copy("COPY packed_image (shard_id, object_id, row) FROM STDIN") as copy:
-            for row, oid in enumerate(object_ids.tolist()):
-                copy.write_row((shard_id, oid, row))
+        with raw.cursor().copy("COPY packed_image (shard_id, object_id, row, quality) FROM STDIN") as copy:
+            for row, (oid, flags) in enumerate(zip(object_ids.tolist(), quality, strict=True)):
+                copy.write_row((shard_id, oid, row, "{" + ",".join(flags) + "}"))
 
 
 # -- verification --------------------------------------------------------------------------
@@ -323,26 +342,30 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "sample"
 
 
-def _load_batch(members: Sequence[tuple], size: int, report: PackReport, skipped_here: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """Stamps of a batch of members -> (object_ids (B,), preprocessed images (B, size, size, 3))."""
-    ids, stacks = [], []
+def _load_batch(
+    members: Sequence[tuple], size: int, report: PackReport, skipped_here: list[dict]
+) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
+    """Stamps of a batch of members -> (object_ids (B,), preprocessed images (B, size, size, 3), flags per image)."""
+    ids, stacks, quality = [], [], []
     for oid, ra, dec, files in members:
         missing = [b for b in PACK_BANDS if b not in files]
         try:
             if missing:
                 raise _StampError(f"no {'/'.join(missing)}-band FITS cutout")
-            stack = [read_stamp(*files[b], ra, dec, size) for b in PACK_BANDS]
+            read = [_read_stamp(*files[b], ra, dec, size) for b in PACK_BANDS]
         except _StampError as exc:
             report.skipped.append(Skipped(oid, str(exc)))
             skipped_here.append({"object_id": oid, "reason": str(exc)})
             continue
         ids.append(oid)
-        stacks.append(stack)
+        stacks.append([stamp for stamp, _f in read])
+        flags = sorted(set().union(*(f for _s, f in read)))
+        quality.append(flags)
     if not ids:
-        return np.empty(0, np.int64), np.empty((0, size, size, 3), np.float32)
+        return np.empty(0, np.int64), np.empty((0, size, size, 3), np.float32), []
     bands = np.asarray(stacks, dtype=np.float32)  # (B, 3, size, size)
     images = PREPROCESS(bands[:, 0], bands[:, 1], bands[:, 2])
-    return np.asarray(ids, dtype=np.int64), images
+    return np.asarray(ids, dtype=np.int64), images, quality
 
 
 def pack_sample(
@@ -406,21 +429,28 @@ def pack_sample(
 
     writer: shards.ShardWriter | None = None
     shard_ids: list[np.ndarray] = []
+    shard_quality: list[list[str]] = []
     skipped_here: list[dict] = []
 
     def finish() -> None:
-        nonlocal writer, shard_ids, skipped_here, next_index
+        nonlocal writer, shard_ids, shard_quality, skipped_here, next_index
         written = writer.close()
-        _register(engine, written, sample_id, {**writer.config, "skipped": skipped_here}, np.concatenate(shard_ids) if shard_ids else np.empty(0, np.int64))
+        _register(
+            engine, written, sample_id, {**writer.config, "skipped": skipped_here},
+            np.concatenate(shard_ids) if shard_ids else np.empty(0, np.int64), shard_quality,
+        )
         report.written.append(written)
-        writer, shard_ids, skipped_here = None, [], []
+        for flags in shard_quality:
+            for flag in flags:
+                report.flagged[flag] = report.flagged.get(flag, 0) + 1
+        writer, shard_ids, shard_quality, skipped_here = None, [], [], []
         next_index += 1
 
     with Progress(disable=not progress) as bar:
         task = bar.add_task(f"packing {sample}", total=n_todo)
         try:
             for page in _unpacked_pages(engine, sample_id, key, batch_size):
-                ids, images = _load_batch(page, size, report, skipped_here)
+                ids, images, quality = _load_batch(page, size, report, skipped_here)
                 start = 0
                 while start < len(ids):
                     if writer is None:
@@ -432,6 +462,7 @@ def pack_sample(
                     take = min(shard_size - writer.n_images, len(ids) - start)
                     writer.append(ids[start : start + take], images[start : start + take])
                     shard_ids.append(ids[start : start + take])
+                    shard_quality.extend(quality[start : start + take])
                     report.packed += take
                     start += take
                     if writer.n_images == shard_size:

@@ -18,6 +18,7 @@ SHOW_MAX = 20
 
 _KIND_TITLES = {
     "corrupt": "corrupt or truncated files",
+    "pixels": "files with unusable pixels (IMAGE too small, or no finite pixel)",
     "band": "files of unknown band",
     "no_match": "files that match no object",
     "duplicate": "duplicate files (same sha256)",
@@ -32,6 +33,12 @@ def _print_ingest(report: CutoutIngestReport) -> None:
         f"{report.unchanged} already stored, {len(report.rejects)} reported (ingest batch {report.batch_id})",
         soft_wrap=True,
     )
+    if report.flagged:
+        flags = ", ".join(f"{n} {flag}" for flag, n in sorted(report.flagged.items()))
+        console.print(
+            f"[yellow]stored with pixel-quality flags:[/] {flags} (cutout.quality; NaN/inf pixels are packed as 0 -- "
+            "exclude them from a sample with cutout.quality = '{}')", highlight=False, soft_wrap=True,
+        )
     for kind, title in _KIND_TITLES.items():
         rows = report.of_kind(kind)
         if not rows:
@@ -75,6 +82,9 @@ def pack(
         f"{report.already_packed} already packed in {len(report.kept)} verified shard(s); config key {report.config['key']}",
         soft_wrap=True,
     )
+    if report.flagged:
+        flags = ", ".join(f"{n} {flag}" for flag, n in sorted(report.flagged.items()))
+        console.print(f"[yellow]packed with pixel-quality flags:[/] {flags} (packed_image.quality)", highlight=False, soft_wrap=True)
     if report.skipped:
         console.print(f"[yellow]{len(report.skipped)} object(s) skipped (not packed):[/]")
         for s in report.skipped[:SHOW_MAX]:
