@@ -5,8 +5,9 @@ Pixels stay in the files; :func:`ingest_cutouts` records one ``cutout`` row per 
 
 Accepted files (found recursively under a folder):
 
-* FITS cutouts as the HSC cutout service returns them (``.fits``, ``.fit``, ``.fts``,
-  ``.fits.gz``): one file per object and band, the ``IMAGE`` extension holding the flux
+* FITS cutouts as the HSC cutout service returns them (``.fits``, ``.fit``, ``.fts``, each
+  also gzip ``.gz``, bzip2 ``.bz2`` or fpack ``.fz`` compressed; read by astropy from the file
+  object, the sha256 over the bytes on disk): one file per object and band, the ``IMAGE`` extension holding the flux
   with a TAN WCS (0.168"/pixel), usually followed by ``MASK`` and ``VARIANCE``. The band is
   the primary (or ``IMAGE``) header's ``FILTER`` (``HSC-I``, ``HSC-I2``, ``HSC-R2`` ... map
   to ``i``, ``r`` ...), or else an ``HSC-<band>`` token in the file name.
@@ -18,7 +19,7 @@ fits in int64; exactly one distinct such token), else -- FITS only -- by the sky
 the central pixel of ``IMAGE`` through its WCS, to the nearest object within 1 arcsec (Q3C).
 
 Refused files become ``ingest_reject`` rows (``reason`` always names the file) and the run
-goes on: corrupt or truncated files, files that match no object, duplicates (same sha256 as
+goes on: files with an unrecognised name (reported, never skipped silently), corrupt or truncated files, files that match no object, duplicates (same sha256 as
 a stored cutout or an earlier file of the run), files whose content changed since they were
 stored. Objects lacking one of ``bands`` are reported too. A file already stored with the
 same content is skipped, so re-running on a folder stores nothing new.
@@ -26,9 +27,12 @@ same content is skipped, so re-running on a folder stores nothing new.
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
 import io
 import re
+import zlib
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -62,8 +66,9 @@ __all__ = [
     "read_cutout_file",
 ]
 
-#: File name endings read as FITS cutouts.
-FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz")
+#: File name endings read as FITS cutouts: plain, gzip- or bzip2-compressed, or fpack
+#: tile-compressed (``.fz``); astropy reads them all (decompressing as it reads).
+FITS_SUFFIXES = tuple(f"{b}{c}" for b in (".fits", ".fit", ".fts") for c in ("", ".gz", ".bz2", ".fz")) + (".fz",)
 #: File name endings read as pre-rendered RGB cutouts.
 RGB_SUFFIXES = (".png", ".jpg", ".jpeg")
 #: Largest distance between a cutout's central pixel and its object [arcsec].
@@ -81,6 +86,11 @@ _ID_TOKEN = re.compile(r"(?<![0-9])([0-9]{15,19})(?![0-9])")
 _FILTER = re.compile(r"^HSC-([GRIZY])2?$", re.IGNORECASE)
 _NAME_FILTER = re.compile(r"(?:^|[-_.])HSC-([GRIZY])2?(?=[-_.])", re.IGNORECASE)
 _FITS_BLOCK = 2880
+#: Reason given for a file whose name hscanom does not read.
+UNRECOGNISED = (
+    "unrecognised file name: not read (expected .fits/.fit/.fts, optionally with .gz, .bz2 or .fz, "
+    "a .fz fpack file, or .png/.jpg/.jpeg)"
+)
 
 
 class CutoutFileError(ValueError):
@@ -144,7 +154,7 @@ class CutoutIngestReport:
     Attributes:
         batch_id: the ``ingest_batch`` row of the run.
         directory: folder ingested.
-        n_files: image files found.
+        n_files: files found (unrecognised ones included: they are reported).
         stored: new ``cutout`` rows.
         unchanged: files already stored with the same content (skipped).
         rejects: refused files and objects lacking a band, in the order found.
@@ -232,28 +242,66 @@ def _kind_of(path: Path) -> str | None:
 
 def find_cutout_files(directory: Path) -> list[Path]:
     """Image files (FITS, PNG, JPEG) under ``directory``, recursively, sorted, absolute."""
+    return [p for p in find_all_files(directory) if _kind_of(p) is not None]
+
+
+def find_all_files(directory: Path) -> list[Path]:
+    """Every file under ``directory``, recursively, sorted, absolute (unrecognised ones included)."""
     directory = Path(directory).resolve()
-    return sorted(p for p in directory.rglob("*") if p.is_file() and _kind_of(p) is not None)
+    return sorted(p for p in directory.rglob("*") if p.is_file())
 
 
-def _read_fits(path: Path, data: bytes) -> tuple[str, tuple[int, ...], tuple[float, float], tuple[str, ...], int]:
+def _compression(data: bytes) -> str | None:
+    """``'gzip'`` or ``'bzip2'`` from the magic bytes (as astropy tells them), else None."""
+    if data.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if data.startswith(b"BZh"):
+        return "bzip2"
+    return None
+
+
+def _decompressed_size(path: Path, data: bytes, compression: str) -> int:
+    """Length of the decompressed stream; a truncated or corrupt stream is refused."""
+    try:
+        return len(gzip.decompress(data) if compression == "gzip" else bz2.decompress(data))
+    except (OSError, EOFError, ValueError, zlib.error) as exc:
+        raise CutoutFileError(path, f"truncated or corrupt {compression} stream: {exc}") from None
+
+
+def open_fits(path: Path, fh, data: bytes):
+    """Open a FITS file as astropy does, from its open binary file object ``fh``.
+
+    astropy recognises gzip and bzip2 streams by their magic bytes and decompresses them as it
+    reads, and reads fpack tile-compressed HDUs (``CompImageHDU``) as images; ``data`` (the
+    file's bytes, already read for the sha256) only serves the checks.
+
+    Raises:
+        CutoutFileError: not FITS, or a compressed stream that is truncated or corrupt.
+    """
+    compression = _compression(data)
+    if compression is None and not data.startswith(b"SIMPLE"):
+        raise CutoutFileError(path, "not a FITS file (no SIMPLE card at the start, and not gzip or bzip2)")
+    fh.seek(0)
+    try:
+        return fits.open(fh, lazy_load_hdus=False, memmap=False), compression
+    except Exception as exc:  # astropy raises OSError, TypeError, ValueError ... on bad bytes
+        raise CutoutFileError(path, f"unreadable FITS{f' ({compression})' if compression else ''}: {exc}") from None
+
+
+def _read_fits(path: Path, fh, data: bytes) -> tuple[str, tuple[int, ...], tuple[float, float], tuple[str, ...], int]:
     """Band, IMAGE shape, central-pixel (ra, dec), quality flags and non-finite count of a FITS cutout."""
-    if not data.startswith(b"SIMPLE") and not data.startswith(b"\x1f\x8b"):
-        raise CutoutFileError(path, "not a FITS file (no SIMPLE card at the start)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        try:
-            hdul = fits.open(io.BytesIO(data), lazy_load_hdus=False, memmap=False)
-        except Exception as exc:  # astropy raises OSError, TypeError, ValueError ... on bad bytes
-            raise CutoutFileError(path, f"unreadable FITS: {exc}") from None
+        hdul, compression = open_fits(path, fh, data)
         with hdul:
             problems = [str(w.message) for w in caught if "truncated" in str(w.message) or "Error validating header" in str(w.message)]
             if problems:
                 raise CutoutFileError(path, f"truncated or corrupt FITS: {problems[0]}")
-            if not data.startswith(b"\x1f\x8b"):
-                end = max(h.fileinfo()["datLoc"] + h.fileinfo()["datSpan"] for h in hdul)
-                if len(data) < end or len(data) % _FITS_BLOCK:
-                    raise CutoutFileError(path, f"truncated FITS: {len(data)} bytes, the HDUs need {end}")
+            size = len(data) if compression is None else _decompressed_size(path, data, compression)
+            end = max(h.fileinfo()["datLoc"] + h.fileinfo()["datSpan"] for h in hdul)
+            if size < end or size % _FITS_BLOCK:
+                what = f"{size} bytes" if compression is None else f"{size} bytes once decompressed ({compression})"
+                raise CutoutFileError(path, f"truncated FITS: {what}, the HDUs need {end}")
             if "IMAGE" not in hdul:
                 raise CutoutFileError(path, f"no IMAGE HDU (HDUs: {', '.join(h.name for h in hdul)})", field="hdu")
             image = hdul["IMAGE"]
@@ -325,18 +373,19 @@ def read_cutout_file(path: str | Path, *, rgb_band: str = "gri") -> CutoutFile:
     path = Path(path).resolve()
     kind = _kind_of(path)
     if kind is None:
-        raise CutoutFileError(path, "not a FITS, PNG or JPEG file name")
+        raise CutoutFileError(path, UNRECOGNISED, kind="unrecognised", value=path.name)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            data = fh.read()
+            if not data:
+                raise CutoutFileError(path, "empty file")
+            sha = hashlib.sha256(data).hexdigest()
+            oid = object_id_from_name(path.name)
+            if kind == "fits":
+                band, shape, centre, quality, n_bad = _read_fits(path, fh, data)
+                return CutoutFile(path, sha, "fits", band, "IMAGE", shape, False, oid, centre, quality, n_bad)
     except OSError as exc:
-        raise CutoutFileError(path, f"cannot read: {exc.strerror}") from None
-    if not data:
-        raise CutoutFileError(path, "empty file")
-    sha = hashlib.sha256(data).hexdigest()
-    oid = object_id_from_name(path.name)
-    if kind == "fits":
-        band, shape, centre, quality, n_bad = _read_fits(path, data)
-        return CutoutFile(path, sha, "fits", band, "IMAGE", shape, False, oid, centre, quality, n_bad)
+        raise CutoutFileError(path, f"cannot read: {exc.strerror or exc}") from None
     fmt, shape = _read_rgb(path, data)
     return CutoutFile(path, sha, fmt, rgb_band, "", shape, True, oid, None)
 
@@ -502,7 +551,7 @@ def ingest_cutouts(
         raise ValueError(f"--bands: unknown band(s) {', '.join(bad)}; expected some of g, r, i, z, y")
     rgb_band = "".join(bands) if len(bands) == 3 else "gri"
     engine = db.engine(url)
-    files = find_cutout_files(directory)
+    files = find_all_files(directory)
     with batches.ingest_batch(engine, "cutouts", str(directory), details={"bands": bands}) as batch_id:
         report = CutoutIngestReport(batch_id=batch_id, directory=directory, n_files=len(files))
         seen: dict[str, str] = {}

@@ -30,7 +30,6 @@ being filled at the time.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 import warnings
@@ -40,7 +39,6 @@ from pathlib import Path
 
 import numpy as np
 import sqlalchemy as sa
-from astropy.io import fits
 from astropy.nddata import Cutout2D
 from astropy.wcs import WCS
 from rich.progress import Progress
@@ -168,24 +166,31 @@ def read_stamp(uri: str, hdu: str, sha256: str | None, ra: float, dec: float, si
 def _read_stamp(uri: str, hdu: str, sha256: str | None, ra: float, dec: float, size: int) -> tuple[np.ndarray, set[str]]:
     """:func:`read_stamp` and the stamp's quality flags (``nonfinite``, ``nonfinite_centre``, ``partial``)."""
     try:
-        data = Path(uri).read_bytes()
+        fh = open(uri, "rb")  # noqa: SIM115 (closed below; astropy reads from it)
     except OSError as exc:
         raise _StampError(f"{uri}: cannot read ({exc.strerror})") from None
-    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
-        raise _StampError(f"{uri}: content changed since ingest (sha256 differs)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with fits.open(io.BytesIO(data), memmap=False) as hdul:
-                image = hdul[hdu]
-                pixels = np.asarray(image.data, dtype=np.float32)
-                wcs = WCS(image.header)
-                if wcs.naxis != 2:
-                    wcs = wcs.celestial
-            x, y = wcs.world_to_pixel_values(ra, dec)
-            stamp = Cutout2D(pixels, (float(x), float(y)), (size, size), mode="partial", fill_value=0.0, copy=True)
-    except Exception as exc:  # astropy: OSError, KeyError, ValueError, NoOverlapError ...
-        raise _StampError(f"{uri}: {type(exc).__name__}: {exc}") from None
+    with fh:
+        data = fh.read()
+        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+            raise _StampError(f"{uri}: content changed since ingest (sha256 differs)")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                # From the file object, as astropy reads files: gzip/bzip2 streams are
+                # decompressed, fpack CompImageHDUs read as images.
+                hdul, _compression = _cut.open_fits(Path(uri), fh, data)
+                with hdul:
+                    image = hdul[hdu]
+                    pixels = np.asarray(image.data, dtype=np.float32)
+                    wcs = WCS(image.header)
+                    if wcs.naxis != 2:
+                        wcs = wcs.celestial
+                x, y = wcs.world_to_pixel_values(ra, dec)
+                stamp = Cutout2D(pixels, (float(x), float(y)), (size, size), mode="partial", fill_value=0.0, copy=True)
+        except _cut.CutoutFileError as exc:
+            raise _StampError(str(exc)) from None
+        except Exception as exc:  # astropy: OSError, KeyError, ValueError, NoOverlapError ...
+            raise _StampError(f"{uri}: {type(exc).__name__}: {exc}") from None
     out = stamp.data.astype(np.float32, copy=False)
     inside = out[stamp.slices_cutout]
     flags = set(_cut.pixel_quality(out)[0])

@@ -17,6 +17,7 @@ app = typer.Typer(help="Pack cutouts into HDF5 image shards and verify them.", n
 SHOW_MAX = 20
 
 _KIND_TITLES = {
+    "unrecognised": "files with an unrecognised name (not read)",
     "corrupt": "corrupt or truncated files",
     "pixels": "files with unusable pixels (IMAGE too small, or no finite pixel)",
     "band": "files of unknown band",
@@ -29,7 +30,7 @@ _KIND_TITLES = {
 
 def _print_ingest(report: CutoutIngestReport) -> None:
     console.print(
-        f"{report.directory}: {report.n_files} image files, [green]{report.stored} stored[/], "
+        f"{report.directory}: {report.n_files} files, [green]{report.stored} stored[/], "
         f"{report.unchanged} already stored, {len(report.rejects)} reported (ingest batch {report.batch_id})",
         soft_wrap=True,
     )
@@ -51,7 +52,7 @@ def _print_ingest(report: CutoutIngestReport) -> None:
 
 
 def ingest_cutouts(
-    directory: Path = typer.Argument(..., help="Folder searched recursively for FITS, PNG and JPEG cutouts."),
+    directory: Path = typer.Argument(..., help="Folder searched recursively for FITS (.fits/.fit/.fts, also .gz, .bz2, .fz), PNG and JPEG cutouts; other files are reported."),
     bands: str = typer.Option("g,r,i", "--bands", help="Bands each object should have (comma-separated); also the band of rendered RGB images."),
 ) -> None:
     """Record cutout files (pointers + sha256) in the database, matched to hsc_object.
