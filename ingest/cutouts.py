@@ -31,10 +31,12 @@ import bz2
 import gzip
 import hashlib
 import io
+import os
 import re
 import zlib
 import warnings
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,9 +63,11 @@ __all__ = [
     "band_from_name",
     "find_cutout_files",
     "ingest_cutouts",
+    "WorkerPool",
     "object_id_from_name",
     "pixel_quality",
     "read_cutout_file",
+    "write_request_lists",
 ]
 
 #: File name endings read as FITS cutouts: plain, gzip- or bzip2-compressed, or fpack
@@ -356,8 +360,21 @@ def _read_rgb(path: Path, data: bytes) -> tuple[str, tuple[int, ...]]:
     if fmt not in ("PNG", "JPEG"):
         raise CutoutFileError(path, f"expected PNG or JPEG, found {fmt}")
     if mode != "RGB":
-        raise CutoutFileError(path, f"expected an RGB image, found mode {mode}", field="mode", value=mode)
+        raise CutoutFileError(
+            path, f"{describe_mode(mode)}, not 8-bit RGB: rendered cutouts must be 8-bit RGB (gri)",
+            kind="rendered", field="mode", value=mode,
+        )
     return fmt.lower(), (h, w, 3)
+
+
+def describe_mode(mode: str) -> str:
+    """A PIL image mode in words: ``'L'`` -> ``'a greyscale image (mode L)'``."""
+    words = {
+        "L": "a greyscale image", "LA": "a greyscale image with alpha", "1": "a 1-bit image", "P": "a palette image",
+        "RGBA": "an RGB image with alpha", "CMYK": "a CMYK image", "I": "a 32-bit integer image", "F": "a floating-point image",
+        "I;16": "a 16-bit greyscale image", "I;16B": "a 16-bit greyscale image", "YCbCr": "a YCbCr image",
+    }
+    return f"{words.get(mode, 'an image')} (mode {mode})"
 
 
 def read_cutout_file(path: str | Path, *, rgb_band: str = "gri") -> CutoutFile:
@@ -388,6 +405,93 @@ def read_cutout_file(path: str | Path, *, rgb_band: str = "gri") -> CutoutFile:
         raise CutoutFileError(path, f"cannot read: {exc.strerror or exc}") from None
     fmt, shape = _read_rgb(path, data)
     return CutoutFile(path, sha, fmt, rgb_band, "", shape, True, oid, None)
+
+
+class WorkerPool:
+    """An ordered, bounded parallel map: one process, local worker processes, or a Dask cluster.
+
+    ``imap(fn, items)`` yields ``fn(item)`` **in the order of** ``items`` whatever the number of
+    workers, so results are the same as one worker's; at most ``lookahead`` items are in
+    flight (memory stays bounded). ``fn`` must be a module-level function and must return,
+    not raise, its per-item problems. With ``scheduler`` (``tcp://host:8786``) the items run as
+    Dask tasks, as ``hscanom score --scheduler`` does; otherwise ``workers`` > 1 starts a
+    ``spawn`` process pool on this machine (no inherited database connections).
+
+    Args:
+        workers: processes (local) or concurrent tasks (Dask); 1 runs in this process.
+        scheduler: address of a Dask scheduler.
+        lookahead: items in flight per worker.
+
+    Raises:
+        ValueError: ``workers`` < 1.
+    """
+
+    def __init__(self, workers: int = 1, scheduler: str | None = None, lookahead: int = 2):
+        if workers < 1:
+            raise ValueError(f"--workers must be >= 1 (got {workers})")
+        self.workers, self.scheduler, self.lookahead = workers, scheduler, lookahead
+        self._pool = self._client = None
+
+    def __enter__(self) -> WorkerPool:
+        if self.scheduler:
+            from dask.distributed import Client
+
+            self._client = Client(self.scheduler)
+        elif self.workers > 1:
+            from concurrent.futures import ProcessPoolExecutor
+            from multiprocessing import get_context
+
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=get_context("spawn"), initializer=_exit_with_parent, initargs=(os.getpid(),)
+            )
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._client is not None:
+            self._client.close()
+
+    def imap(self, fn: Callable, items: Iterable) -> Iterator:
+        """``fn(item)`` for each item, in order."""
+        if self._pool is None and self._client is None:
+            for item in items:
+                yield fn(item)
+            return
+        submit = self._pool.submit if self._pool is not None else (lambda f, x: self._client.submit(f, x, pure=False))
+        pending: deque = deque()
+        for item in items:
+            pending.append(submit(fn, item))
+            if len(pending) >= self.workers * self.lookahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _exit_with_parent(parent: int, interval: float = 0.5) -> None:
+    """Worker initializer: exit as soon as the parent process is gone (e.g. killed with SIGKILL).
+
+    A pool worker waits on a queue whose write end it holds itself, so it would otherwise
+    outlive a killed parent forever.
+    """
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
+def _read_or_reject(args: tuple[Path, str]) -> CutoutFile | CutoutReject:
+    """:func:`read_cutout_file` for a worker: a refused file comes back as its reject."""
+    path, rgb_band = args
+    try:
+        return read_cutout_file(path, rgb_band=rgb_band)
+    except CutoutFileError as exc:
+        return CutoutReject(exc.kind, str(exc.path), exc.field, exc.value, str(exc))
 
 
 def _record_rejects(conn: sa.Connection, batch_id: int, rejects: Sequence[CutoutReject]) -> None:
@@ -521,12 +625,16 @@ def ingest_cutouts(
     bands: Sequence[str] = ("g", "r", "i"),
     url: str | None = None,
     progress: bool = False,
+    workers: int = 1,
+    scheduler: str | None = None,
 ) -> CutoutIngestReport:
     """Record the cutout files under ``directory`` in ``cutout``; report what was refused.
 
     Files are handled :data:`CHUNK_FILES` at a time, each chunk in one transaction, so an
     interrupted run keeps what it stored and a re-run picks up the rest (files already
-    stored with the same sha256 are skipped).
+    stored with the same sha256 are skipped). Reading (checksum, FITS/PNG parsing, WCS) runs
+    on ``workers`` processes or Dask tasks (:class:`WorkerPool`); results are taken in file
+    order, so the stored rows and the report are those of one worker.
 
     Args:
         directory: folder searched recursively for FITS, PNG and JPEG files.
@@ -534,14 +642,18 @@ def ingest_cutouts(
             when three, also the band recorded for rendered RGB images (default ``'gri'``).
         url: database URL (default: :func:`hscanom.db.database_url`).
         progress: show a progress bar.
+        workers: reading processes on this machine (or Dask tasks with ``scheduler``).
+        scheduler: address of a Dask scheduler (``tcp://host:8786``).
 
     Returns:
         The report; rejects are also stored as ``ingest_reject`` rows of the batch.
 
     Raises:
         NotADirectoryError: ``directory`` is not a folder.
-        ValueError: ``bands`` names a band outside ``grizy``.
+        ValueError: ``bands`` names a band outside ``grizy``, or ``workers`` < 1.
     """
+    if workers < 1:
+        raise ValueError(f"--workers must be >= 1 (got {workers})")
     directory = Path(directory).resolve()
     if not directory.is_dir():
         raise NotADirectoryError(f"{directory}: not a folder")
@@ -556,16 +668,13 @@ def ingest_cutouts(
         report = CutoutIngestReport(batch_id=batch_id, directory=directory, n_files=len(files))
         seen: dict[str, str] = {}
         touched: set[int] = set()
-        with Progress(disable=not progress, transient=True) as bar:
+        with Progress(disable=not progress, transient=True) as bar, WorkerPool(workers, scheduler, lookahead=16) as pool:
             task = bar.add_task("ingesting cutouts", total=len(files))
             for start in range(0, len(files), CHUNK_FILES):
                 read: list[CutoutFile] = []
                 unreadable: list[CutoutReject] = []
-                for path in files[start : start + CHUNK_FILES]:
-                    try:
-                        read.append(read_cutout_file(path, rgb_band=rgb_band))
-                    except CutoutFileError as exc:
-                        unreadable.append(CutoutReject(exc.kind, str(exc.path), exc.field, exc.value, str(exc)))
+                for got in pool.imap(_read_or_reject, ((p, rgb_band) for p in files[start : start + CHUNK_FILES])):
+                    (unreadable if isinstance(got, CutoutReject) else read).append(got)
                     bar.advance(task)
                 with engine.begin() as conn:
                     _record_rejects(conn, batch_id, unreadable)
@@ -589,3 +698,103 @@ def ingest_cutouts(
                          "quality_flags": report.flagged},
             )
     return report
+
+
+# -- asking the HSC cutout service -----------------------------------------------------------
+#: Coordinate lines the HSC data-release bulk cutout tool accepts per uploaded list
+#: (das_cutout manual, "list to upload": at most 1000 images per request).
+REQUEST_MAX_LINES = 1000
+#: HSC coadd pixel scale [arcsec / pixel].
+HSC_PIXEL_SCALE = 0.168
+
+
+def request_name(object_id: int, band: str) -> str:
+    """File name (without ``.fits``) asked for one object and band: ``<object_id>_HSC-<B>``.
+
+    The cutout tool's downloader saves each cutout as ``<name>.fits``, a name that
+    :func:`object_id_from_name` and :func:`band_from_name` read back exactly.
+    """
+    return f"{int(object_id)}_HSC-{band.upper()}"
+
+
+def write_request_lists(
+    sample: str,
+    out: str | Path,
+    *,
+    rerun: str = "pdr2_wide",
+    bands: Sequence[str] = ("g", "r", "i"),
+    size: int = 96,
+    pixel_scale: float = HSC_PIXEL_SCALE,
+    max_lines: int = REQUEST_MAX_LINES,
+    names: bool = True,
+    url: str | None = None,
+) -> list[Path]:
+    """Coordinate lists of a sample for the HSC data-release bulk cutout tool.
+
+    Format (das_cutout manual): a header ``#? rerun filter ra dec sw sh name`` (``name``
+    only with ``names``), then one line per object and band: the rerun, the filter
+    (``HSC-G``...), ra and dec [deg], the semi-width and semi-height ``sw``/``sh`` with unit
+    (``size / 2 * pixel_scale``: 96 px at 0.168"/px -> ``8.064asec``), the file name
+    (:func:`request_name`), and a ``# <object_id>`` comment. The object's bands are
+    consecutive and never split across files; each file holds at most ``max_lines``
+    coordinate lines (the tool's limit, 1000: 333 objects x 3 bands).
+
+    Files: ``<out stem>-0001<out suffix>``, ``-0002``, ... in ``sample_member.idx`` order.
+
+    Args:
+        sample: sample name.
+        out: base path of the lists (e.g. ``requests/paper.txt``).
+        rerun: data release / rerun to cut from (``pdr2_wide``, ``pdr3_wide``, ``s23b_wide``...).
+        bands: bands to ask for.
+        size: cutout side [pixels].
+        pixel_scale: [arcsec / pixel].
+        max_lines: coordinate lines per file.
+        names: write the ``name`` column (the downloader names files ``<object_id>_HSC-<B>.fits``).
+        url: database URL.
+
+    Returns:
+        The files written.
+
+    Raises:
+        LookupError: no such sample, or it has no members.
+        ValueError: bad bands, size, or ``max_lines`` smaller than the number of bands.
+    """
+    bands = [b.strip().lower() for b in bands if b.strip()]
+    if not bands or any(b not in "grizy" or len(b) != 1 for b in bands):
+        raise ValueError(f"--bands: expected some of g, r, i, z, y (got {','.join(bands)})")
+    if size < 1 or pixel_scale <= 0:
+        raise ValueError("size and pixel_scale must be positive")
+    if max_lines < len(bands):
+        raise ValueError(f"--max-lines {max_lines} cannot hold the {len(bands)} bands of one object")
+    if not re.fullmatch(r"[A-Za-z0-9_]+", rerun):
+        raise ValueError(f"--rerun {rerun!r}: expected a rerun name such as pdr2_wide")
+    engine = db.engine(url)
+    with engine.connect() as conn:
+        sid = conn.execute(sa.text("SELECT id FROM sample WHERE name = :n"), {"n": sample}).scalar()
+        if sid is None:
+            raise LookupError(f"no sample named {sample!r}")
+        members = conn.execute(
+            sa.text(
+                """SELECT m.object_id, o.ra, o.dec FROM sample_member m JOIN hsc_object o ON o.object_id = m.object_id
+                   WHERE m.sample_id = :s ORDER BY m.idx"""
+            ),
+            {"s": sid},
+        ).all()
+    if not members:
+        raise LookupError(f"sample {sample!r} has no members")
+    half = f"{size / 2 * pixel_scale:.4f}".rstrip("0").rstrip(".") + "asec"
+    header = "#? rerun filter ra dec sw sh" + (" name" if names else "")
+    per_file = max_lines // len(bands)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for k, start in enumerate(range(0, len(members), per_file), start=1):
+        lines = [header]
+        for oid, ra, dec in members[start : start + per_file]:
+            for band in bands:
+                name = f" {request_name(oid, band)}" if names else ""
+                lines.append(f"{rerun} HSC-{band.upper()} {ra:.8f} {dec:.8f} {half} {half}{name} # {int(oid)}")
+        path = out.with_name(f"{out.stem}-{k:04d}{out.suffix or '.txt'}")
+        path.write_text("\n".join(lines) + "\n")
+        written.append(path)
+    return written
