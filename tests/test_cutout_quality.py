@@ -87,7 +87,7 @@ def test_bad_pixels_are_refused_or_flagged_at_ingest_and_pack(db_url, tmp_path):
     result = CliRunner().invoke(app, [str(tmp_path / "cut")])
     assert result.exit_code == 0, result.output
     out = " ".join(result.output.split())
-    assert "15 image files, 13 stored" in out
+    assert "15 files, 13 stored" in out
     assert "2 files with unusable pixels" in out
     assert f"{ALLNAN}_HSC-G.fits: IMAGE has no finite pixel (all 4096 are NaN or inf)" in out
     assert f"{SMALL}_HSC-R.fits: IMAGE is 10 x 10 pixels, smaller than the 32 x 32 minimum" in out
