@@ -15,6 +15,15 @@ Names, columns and dtypes follow the published files exactly (see ``docs/release
 
 Every writer is deterministic: the same inputs give the same bytes (no timestamps; HDF5
 datasets are created with ``track_times=False``; pickles and npy use fixed protocols).
+
+Pickles (the DataFrames and the object arrays inside the ``.npy`` files) are written by
+:class:`PortablePickler`, which names only public, long-stable callables (``numpy.frombuffer``,
+``numpy.empty``, ``numpy.dtype``, ``pandas.DataFrame``, ``pandas.Index``) instead of the private
+module paths NumPy 2 and pandas 3 record by default (``numpy._core.numeric._frombuffer``,
+``pandas._libs.internals._unpickle_block`` ...), so that the files load under NumPy 1.2x and
+2.x with pandas 1.5, 2.x and 3.x alike (tested in a NumPy 1.26 environment,
+``tests/test_release_compat.py``). The loaded objects are the same: same index, columns,
+dtypes and values.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ __all__ = [
     "IMAGE_DATASETS",
     "PICKLE_COLUMNS",
     "PICKLE_PROTOCOL",
+    "PortablePickler",
     "ResultsWriter",
     "catalog_frame",
     "results_file_name",
@@ -110,12 +120,73 @@ def catalog_frame(idx: np.ndarray, object_id: np.ndarray, ra, dec, s_disc_sigma,
     return frame
 
 
+class PortablePickler(pickle.Pickler):
+    """A pickler whose output loads under NumPy 1.2x/2.x and pandas 1.5/2.x/3.x.
+
+    Reductions (each rebuilt by a public constructor that has the same signature in all
+    those versions):
+
+    * numeric ``ndarray`` (C order, little- or big-endian): ``numpy.frombuffer(bytearray(raw),
+      dtype_str)`` reshaped by ``BUILD`` -- a protocol-5 ``bytearray``, so it loads writable, as
+      NumPy's own protocol-5 pickles do; 0-d and n-d shapes through ``ndarray.__setstate__``;
+    * object ``ndarray``: ``numpy.empty(shape, 'O')`` then ``ndarray.__setstate__`` with the
+      items (version 1 state, the same in NumPy 1 and 2);
+    * ``pandas.Index``: ``Index(values, dtype, False, name)``;
+    * ``pandas.DataFrame`` (unique column labels): ``DataFrame({label: column array}, index,
+      columns)``.
+
+    NumPy's default ``__reduce_ex__`` names ``numpy._core.numeric._frombuffer`` under NumPy 2,
+    which NumPy 1 cannot import (``ModuleNotFoundError: No module named 'numpy._core.numeric'``);
+    pandas' default pickles name its internal block constructors. Other objects pickle as usual.
+    """
+
+    def reducer_override(self, obj):  # noqa: D401 (pickle protocol hook)
+        import pandas as pd
+
+        if type(obj) is np.ndarray:
+            return _reduce_array(obj)
+        if isinstance(obj, pd.DataFrame) and type(obj) is pd.DataFrame:
+            if not obj.columns.is_unique:
+                return NotImplemented
+            data = {label: obj[label].to_numpy() for label in obj.columns}
+            return pd.DataFrame, (data, obj.index, obj.columns)
+        if type(obj) is pd.Index:
+            values = obj.to_numpy()
+            dtype = str(obj.dtype) if values.dtype != object else "object"
+            return pd.Index, (values if values.dtype != object else list(values), dtype, False, obj.name)
+        return NotImplemented
+
+
+def _reduce_array(a: np.ndarray):
+    if a.dtype.hasobject:
+        if a.dtype != object:
+            return NotImplemented
+        return np.empty, (a.shape, "O"), (1, a.shape, np.dtype(object), False, a.ravel(order="C").tolist())
+    if a.dtype.fields is not None or a.dtype.subdtype is not None:
+        return NotImplemented
+    flat = np.ascontiguousarray(a).reshape(-1)
+    rebuilt = (np.frombuffer, (bytearray(flat.tobytes()), a.dtype.str))
+    if a.ndim == 1:
+        return rebuilt
+    # n-d (or 0-d): an empty array of the dtype, filled by ndarray.__setstate__ (raw bytes).
+    return np.empty, ((0,), a.dtype.str), (1, a.shape, a.dtype, False, flat.tobytes())
+
+
+def portable_dumps(obj, protocol: int = 5) -> bytes:
+    """``obj`` pickled by :class:`PortablePickler`."""
+    import io
+
+    buf = io.BytesIO()
+    PortablePickler(buf, protocol=protocol).dump(obj)
+    return buf.getvalue()
+
+
 def write_pickle(path: str | Path, frame) -> Path:
-    """Pickle ``frame`` (protocol :data:`PICKLE_PROTOCOL`), through a temporary name."""
+    """Pickle ``frame`` (protocol :data:`PICKLE_PROTOCOL`, :class:`PortablePickler`), through a temporary name."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
-        pickle.dump(frame, fh, protocol=PICKLE_PROTOCOL)
+        PortablePickler(fh, protocol=PICKLE_PROTOCOL).dump(frame)
     os.replace(tmp, path)
     return path
 
@@ -136,7 +207,10 @@ def write_embedding_array(path: str | Path, latents: np.ndarray, idx: np.ndarray
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
-        np.save(fh, rows, allow_pickle=True)
+        # What np.save writes for an object array (a version 1.0 header, then the pickled
+        # array), with the portable pickler.
+        np.lib.format.write_array_header_1_0(fh, np.lib.format.header_data_from_array_1_0(rows))
+        PortablePickler(fh, protocol=3).dump(rows)
     os.replace(tmp, path)
     return path
 

@@ -40,7 +40,6 @@ from pathlib import Path
 
 import numpy as np
 import sqlalchemy as sa
-from astropy.io import fits
 from astropy.nddata import Cutout2D
 from astropy.wcs import WCS
 from rich.progress import Progress
@@ -48,6 +47,7 @@ from rich.progress import Progress
 from hscanom import db
 from hscanom.checksum import sha256_file
 from hscanom.config import Settings
+from hscanom.ingest import cutouts as _cut
 from hscanom.ingest import shards
 from hscanom.ml import preprocess as pp
 
@@ -61,6 +61,7 @@ __all__ = [
     "pack_sample",
     "read_stamp",
     "sample_shards",
+    "sample_source",
     "verify_shards",
 ]
 
@@ -104,7 +105,8 @@ class PackReport:
         written: shards written by this run.
         packed: images written by this run.
         already_packed: members packed by earlier runs.
-        skipped: members not packed (missing band, unreadable or changed file).
+        skipped: members not packed (missing band, unreadable or changed file, no data).
+        flagged: quality flag -> images packed by this run with it (``packed_image.quality``).
     """
 
     sample: str
@@ -115,14 +117,40 @@ class PackReport:
     packed: int = 0
     already_packed: int = 0
     skipped: list[Skipped] = field(default_factory=list)
+    flagged: dict[str, int] = field(default_factory=dict)
 
 
-def pack_config(size: int = 96) -> dict:
+def pack_config(size: int = 96, source: str = "fits") -> dict:
     """The configuration that identifies a packing (recorded in each shard's config).
 
     ``key`` is a hash of everything else: two packings of a sample with the same key hold
     the same pixels, and a re-run continues the packing with its key.
+
+    Args:
+        size: stamp side [pixels].
+        source: ``'fits'`` (g, r, i FITS cutouts through the shared preprocessing) or
+            ``'rendered'`` (pre-rendered 8-bit RGB PNG/JPEG, value / 255, as the original code
+            read its renderings); the two are different configurations with different keys.
+
+    Raises:
+        ValueError: unknown ``source``.
     """
+    if source == "rendered":
+        params = {
+            "size": int(size),
+            "source": "rendered",
+            "bands": list(PACK_BANDS),
+            "dtype": "uint8",
+            "images_scale": "1/255",
+            "centring": "the rendered image as it is (must be size x size; never resampled)",
+            "preprocessing": {"function": "8-bit RGB value / 255 (channels R, G, B as rendered: i, r, g)"},
+            "shard_format": shards.FORMAT,
+            "shard_version": shards.VERSION,
+        }
+        key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+        return {**params, "key": key}
+    if source != "fits":
+        raise ValueError(f"unknown packing source {source!r}; expected 'fits' or 'rendered'")
     params = {
         "size": int(size),
         "bands": list(PACK_BANDS),
@@ -151,32 +179,53 @@ def read_stamp(uri: str, hdu: str, sha256: str | None, ra: float, dec: float, si
     """The ``size x size`` float32 stamp of a FITS cutout centred on (ra, dec) [deg].
 
     The position goes through the HDU's WCS to a pixel position, then ``Cutout2D`` (partial
-    mode, fill 0) cuts the stamp: pixels outside the file are 0. When ``sha256`` is given the
-    file must still have it.
+    mode, fill 0) cuts the stamp: pixels outside the file are 0; NaN/inf pixels of the file
+    are kept (the preprocessing maps them to 0). When ``sha256`` is given the file must
+    still have it.
 
     Raises:
-        _StampError: unreadable, changed, or the position lies off the image.
+        _StampError: unreadable, changed, the position lies off the image, or the part of
+            the stamp inside the file has no finite pixel.
     """
+    return _read_stamp(uri, hdu, sha256, ra, dec, size)[0]
+
+
+def _read_stamp(uri: str, hdu: str, sha256: str | None, ra: float, dec: float, size: int) -> tuple[np.ndarray, set[str]]:
+    """:func:`read_stamp` and the stamp's quality flags (``nonfinite``, ``nonfinite_centre``, ``partial``)."""
     try:
-        data = Path(uri).read_bytes()
+        fh = open(uri, "rb")  # noqa: SIM115 (closed below; astropy reads from it)
     except OSError as exc:
         raise _StampError(f"{uri}: cannot read ({exc.strerror})") from None
-    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
-        raise _StampError(f"{uri}: content changed since ingest (sha256 differs)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with fits.open(io.BytesIO(data), memmap=False) as hdul:
-                image = hdul[hdu]
-                pixels = np.asarray(image.data, dtype=np.float32)
-                wcs = WCS(image.header)
-                if wcs.naxis != 2:
-                    wcs = wcs.celestial
-            x, y = wcs.world_to_pixel_values(ra, dec)
-            stamp = Cutout2D(pixels, (float(x), float(y)), (size, size), mode="partial", fill_value=0.0, copy=True)
-    except Exception as exc:  # astropy: OSError, KeyError, ValueError, NoOverlapError ...
-        raise _StampError(f"{uri}: {type(exc).__name__}: {exc}") from None
-    return stamp.data.astype(np.float32, copy=False)
+    with fh:
+        data = fh.read()
+        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+            raise _StampError(f"{uri}: content changed since ingest (sha256 differs)")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                # From the file object, as astropy reads files: gzip/bzip2 streams are
+                # decompressed, fpack CompImageHDUs read as images.
+                hdul, _compression = _cut.open_fits(Path(uri), fh, data)
+                with hdul:
+                    image = hdul[hdu]
+                    pixels = np.asarray(image.data, dtype=np.float32)
+                    wcs = WCS(image.header)
+                    if wcs.naxis != 2:
+                        wcs = wcs.celestial
+                x, y = wcs.world_to_pixel_values(ra, dec)
+                stamp = Cutout2D(pixels, (float(x), float(y)), (size, size), mode="partial", fill_value=0.0, copy=True)
+        except _cut.CutoutFileError as exc:
+            raise _StampError(str(exc)) from None
+        except Exception as exc:  # astropy: OSError, KeyError, ValueError, NoOverlapError ...
+            raise _StampError(f"{uri}: {type(exc).__name__}: {exc}") from None
+    out = stamp.data.astype(np.float32, copy=False)
+    inside = out[stamp.slices_cutout]
+    flags = set(_cut.pixel_quality(out)[0])
+    if not np.isfinite(inside).any():
+        raise _StampError(f"{uri}: no finite pixel in the {size} x {size} stamp around the object (all NaN/inf): no data in this band")
+    if inside.shape != out.shape:
+        flags.add("partial")
+    return out, flags
 
 
 # -- database queries ----------------------------------------------------------------------
@@ -199,6 +248,9 @@ def _registered(conn: sa.Connection, sample_id: int, key: str) -> list[tuple[int
     return [(int(i), Path(u), s, int(x)) for i, u, s, x in rows]
 
 
+#: Packing sources: FITS bands through the preprocessing, or pre-rendered RGB images.
+SOURCES = ("fits", "rendered")
+
 _UNPACKED = """
     FROM sample_member m
     WHERE m.sample_id = :s AND NOT EXISTS (
@@ -207,8 +259,15 @@ _UNPACKED = """
 """
 
 
-def _unpacked_pages(engine: sa.Engine, sample_id: int, key: str, page: int) -> Iterator[list[tuple]]:
-    """Pages of (object_id, ra, dec, {band: (uri, hdu, sha256)}) of unpacked members by idx."""
+def _unpacked_pages(engine: sa.Engine, sample_id: int, key: str, page: int, source: str = "fits") -> Iterator[list[tuple]]:
+    """Pages of (object_id, ra, dec, {band: (uri, hdu, sha256)}) of unpacked members by idx.
+
+    For ``source='rendered'`` the dict holds one entry, ``'gri'``: the newest rendered image.
+    """
+    which = (
+        "format = 'fits' AND band = ANY(:bands)" if source == "fits"
+        else "rendered AND format IN ('png', 'jpeg') AND band = :rgb"
+    )
     after = -1
     while True:
         with engine.connect() as conn:
@@ -219,11 +278,11 @@ def _unpacked_pages(engine: sa.Engine, sample_id: int, key: str, page: int) -> I
                         FROM page JOIN hsc_object o ON o.object_id = page.object_id
                         LEFT JOIN LATERAL (
                             SELECT DISTINCT ON (band) band, uri, hdu, sha256 FROM cutout
-                            WHERE cutout.object_id = page.object_id AND format = 'fits' AND band = ANY(:bands)
+                            WHERE cutout.object_id = page.object_id AND {which}
                             ORDER BY band, id DESC) c ON true
                         ORDER BY page.idx"""
                 ),
-                {"s": sample_id, "k": key, "after": after, "n": page, "bands": list(PACK_BANDS)},
+                {"s": sample_id, "k": key, "after": after, "n": page, "bands": list(PACK_BANDS), "rgb": "".join(PACK_BANDS)},
             ).all()
         if not rows:
             return
@@ -236,8 +295,10 @@ def _unpacked_pages(engine: sa.Engine, sample_id: int, key: str, page: int) -> I
         after = max(out)
 
 
-def _register(engine: sa.Engine, written: shards.WrittenShard, sample_id: int, config: dict, object_ids: np.ndarray) -> None:
-    """One transaction: the ``image_shard`` row and its ``packed_image`` rows."""
+def _register(
+    engine: sa.Engine, written: shards.WrittenShard, sample_id: int, config: dict, object_ids: np.ndarray, quality: Sequence[list[str]]
+) -> None:
+    """One transaction: the ``image_shard`` row and its ``packed_image`` rows (with their quality flags)."""
     with engine.begin() as conn:
         shard_id = conn.execute(
             sa.text(
@@ -247,9 +308,9 @@ def _register(engine: sa.Engine, written: shards.WrittenShard, sample_id: int, c
             {"u": str(written.path), "h": written.sha256, "n": written.n_images, "c": json.dumps(config), "s": sample_id},
         ).scalar_one()
         raw = conn.connection.driver_connection
-        with raw.cursor().copy("COPY packed_image (shard_id, object_id, row) FROM STDIN") as copy:
-            for row, oid in enumerate(object_ids.tolist()):
-                copy.write_row((shard_id, oid, row))
+        with raw.cursor().copy("COPY packed_image (shard_id, object_id, row, quality) FROM STDIN") as copy:
+            for row, (oid, flags) in enumerate(zip(object_ids.tolist(), quality, strict=True)):
+                copy.write_row((shard_id, oid, row, "{" + ",".join(flags) + "}"))
 
 
 # -- verification --------------------------------------------------------------------------
@@ -301,21 +362,44 @@ def run_packed_image(object_id: str) -> str:
     For the object ``object_id`` (an SQL expression), with a score run joined as ``r`` and the
     stamp side as the parameter ``%(size)s``: ``p.shard_id`` and ``p.row`` of its
     packed image of that size, from a shard of the run's sample first, then the lowest shard
-    id (NULL columns when the object has none). Scoring, characterisation, releases and the
-    report all use this one choice, so they read the same pixels.
+    id (NULL columns when the object has none), always of the packing source (FITS or
+    rendered, :func:`sample_source`) of the run's sample, so that a run never mixes
+    FITS-derived and rendered images. Scoring, characterisation, releases and the report all
+    use this one choice, so they read the same pixels.
     """
     return f"""LEFT JOIN LATERAL (
         SELECT pi.shard_id, pi.row FROM packed_image pi JOIN image_shard sh ON sh.id = pi.shard_id
          WHERE pi.object_id = {object_id} AND sh.kind = 'packed' AND (sh.config ->> 'size')::int = %(size)s
+           AND coalesce(sh.config ->> 'source', 'fits') = coalesce((
+               SELECT coalesce(s0.config ->> 'source', 'fits') FROM image_shard s0
+                WHERE s0.kind = 'packed' AND s0.sample_id = r.sample_id AND (s0.config ->> 'size')::int = %(size)s
+                ORDER BY s0.id LIMIT 1), 'fits')
          ORDER BY (sh.sample_id IS NOT DISTINCT FROM r.sample_id) DESC, pi.shard_id
          LIMIT 1) p ON true"""
 
 
+def sample_source(conn: sa.Connection, sample_id: int, size: int) -> str | None:
+    """``'fits'`` or ``'rendered'``: how a sample's ``size``-pixel shards were packed (None: not packed)."""
+    return conn.execute(
+        sa.text(
+            """SELECT coalesce(config->>'source', 'fits') FROM image_shard
+               WHERE kind = 'packed' AND sample_id = :s AND (config->>'size')::int = :z ORDER BY id LIMIT 1"""
+        ),
+        {"s": sample_id, "z": size},
+    ).scalar()
+
+
 def sample_shards(sample: str, *, size: int = 96, url: str | None = None) -> list[Path]:
-    """Paths of the complete packed shards of ``sample`` (current config), in order."""
+    """Paths of the complete packed shards of ``sample`` (current config), in order.
+
+    A sample is packed from one source only (FITS or rendered images, see
+    :func:`pack_sample`); its shards of that source are returned.
+    """
     engine = db.engine(url)
     with engine.connect() as conn:
-        return [p for _i, p, _s, _x in _registered(conn, _sample_id(conn, sample), pack_config(size)["key"])]
+        sample_id = _sample_id(conn, sample)
+        source = sample_source(conn, sample_id, size) or "fits"
+        return [p for _i, p, _s, _x in _registered(conn, sample_id, pack_config(size, source)["key"])]
 
 
 # -- packing -------------------------------------------------------------------------------
@@ -323,26 +407,87 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "sample"
 
 
-def _load_batch(members: Sequence[tuple], size: int, report: PackReport, skipped_here: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """Stamps of a batch of members -> (object_ids (B,), preprocessed images (B, size, size, 3))."""
-    ids, stacks = [], []
+def read_rendered(uri: str, sha256: str | None, size: int) -> np.ndarray:
+    """A pre-rendered 8-bit RGB PNG/JPEG as float32 (size, size, 3) in [0, 1]: value / 255.
+
+    The original code's convention for its renderings (``DataGenerator``: the 8-bit image
+    divided by 255); channels stay as rendered (R, G, B = i, r, g for a gri rendering).
+    Images are never resampled.
+
+    Raises:
+        _StampError: unreadable, changed since ingest, not 8-bit RGB, or not ``size x size``
+            (the message says which, with the file).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        data = Path(uri).read_bytes()
+    except OSError as exc:
+        raise _StampError(f"{uri}: cannot read ({exc.strerror})") from None
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise _StampError(f"{uri}: content changed since ingest (sha256 differs)")
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            mode, (w, h) = img.mode, img.size
+            pixels = np.asarray(img)
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+        raise _StampError(f"{uri}: unreadable or truncated image: {exc}") from None
+    if mode != "RGB":
+        raise _StampError(f"{uri}: {_cut.describe_mode(mode)}, not 8-bit RGB")
+    if (w, h) != (size, size):
+        raise _StampError(
+            f"{uri}: rendered image is {w} x {h} pixels, not {size} x {size}: rendered images are never resampled "
+            f"(pack with --size {w} if square, or render at {size} x {size})"
+        )
+    return pixels.astype(np.float32) / np.float32(255.0)
+
+
+def _load_rendered(members: Sequence[tuple], size: int):
+    ids, images, skipped = [], [], []
+    rgb = "".join(PACK_BANDS)
+    for oid, _ra, _dec, files in members:
+        try:
+            if rgb not in files:
+                raise _StampError(f"no rendered {rgb} image (PNG/JPEG)")
+            uri, _hdu, sha = files[rgb]
+            images.append(read_rendered(uri, sha, size))
+        except _StampError as exc:
+            skipped.append((oid, str(exc)))
+            continue
+        ids.append(oid)
+    if not ids:
+        return np.empty(0, np.int64), np.empty((0, size, size, 3), np.float32), [], skipped
+    return np.asarray(ids, dtype=np.int64), np.stack(images), [[] for _ in ids], skipped
+
+
+def _load_fits(members: Sequence[tuple], size: int):
+    ids, stacks, quality, skipped = [], [], [], []
     for oid, ra, dec, files in members:
         missing = [b for b in PACK_BANDS if b not in files]
         try:
             if missing:
                 raise _StampError(f"no {'/'.join(missing)}-band FITS cutout")
-            stack = [read_stamp(*files[b], ra, dec, size) for b in PACK_BANDS]
+            read = [_read_stamp(*files[b], ra, dec, size) for b in PACK_BANDS]
         except _StampError as exc:
-            report.skipped.append(Skipped(oid, str(exc)))
-            skipped_here.append({"object_id": oid, "reason": str(exc)})
+            skipped.append((oid, str(exc)))
             continue
         ids.append(oid)
-        stacks.append(stack)
+        stacks.append([stamp for stamp, _f in read])
+        quality.append(sorted(set().union(*(f for _s, f in read))))
     if not ids:
-        return np.empty(0, np.int64), np.empty((0, size, size, 3), np.float32)
+        return np.empty(0, np.int64), np.empty((0, size, size, 3), np.float32), [], skipped
     bands = np.asarray(stacks, dtype=np.float32)  # (B, 3, size, size)
     images = PREPROCESS(bands[:, 0], bands[:, 1], bands[:, 2])
-    return np.asarray(ids, dtype=np.int64), images
+    return np.asarray(ids, dtype=np.int64), images, quality, skipped
+
+
+def _load_page(args: tuple[Sequence[tuple], int, str]):
+    """One page of members -> (object_ids (B,), images (B, size, size, 3) float32, flags per
+    image, [(object_id, reason) of the members skipped]). Pure: runs in worker processes."""
+    members, size, source = args
+    return (_load_rendered if source == "rendered" else _load_fits)(members, size)
 
 
 def pack_sample(
@@ -355,8 +500,22 @@ def pack_sample(
     url: str | None = None,
     progress: bool = False,
     on_batch: Callable[[int], None] | None = None,
+    source: str = "fits",
+    workers: int = 1,
+    scheduler: str | None = None,
 ) -> PackReport:
     """Pack the members of ``sample`` into shards; resumable.
+
+    ``source='fits'`` packs g, r, i FITS cutouts through the shared preprocessing;
+    ``source='rendered'`` packs pre-rendered 8-bit RGB PNG/JPEG images (``rendered``
+    ``cutout`` rows of band ``gri``) as value / 255, unresampled, as another configuration
+    (own ``key``, own shards). A sample is packed from one source per size: the two never mix
+    in a shard, a sample or a score run.
+
+    Reading and preprocessing run on ``workers`` processes (or Dask tasks with
+    ``scheduler``), a page of ``batch_size`` members per task; pages are written in ``idx``
+    order, so the shards are byte-identical to one worker's, and a killed run resumes the same
+    way.
 
     Args:
         sample: name of the sample (``sample.name``).
@@ -368,22 +527,35 @@ def pack_sample(
         progress: show a progress bar.
         on_batch: called with the number of images this run has written so far, after each
             batch is appended (progress reporting, or interrupting in tests).
+        source: ``'fits'`` or ``'rendered'``.
+        workers: processes on this machine (or concurrent Dask tasks with ``scheduler``).
+        scheduler: address of a Dask scheduler (``tcp://host:8786``), as ``score`` takes.
 
     Returns:
         The report.
 
     Raises:
         LookupError: no such sample.
+        ValueError: bad sizes, unknown ``source``, or the sample is packed from the other
+            source at this size already.
         ShardChecksumError: a complete shard of an earlier run is missing or altered
             (repair with :func:`verify_shards` ``repair=True``, then re-run).
     """
     if size < 1 or shard_size < 1 or batch_size < 1:
         raise ValueError("size, shard_size and batch_size must be >= 1")
+    if workers < 1:
+        raise ValueError(f"--workers must be >= 1 (got {workers})")
     engine = db.engine(url)
-    config = pack_config(size)
+    config = pack_config(size, source)
     key = config["key"]
     with engine.connect() as conn:
         sample_id = _sample_id(conn, sample)
+        packed_from = sample_source(conn, sample_id, size)
+        if packed_from is not None and packed_from != source:
+            raise ValueError(
+                f"sample {sample!r} is packed from {packed_from} images at {size} px already; rendered and FITS-derived "
+                f"images never mix in one sample: create another sample (same SQL) to pack it from {source} images"
+            )
         registered = _registered(conn, sample_id, key)
         n_todo = conn.execute(sa.text(f"SELECT count(*) {_UNPACKED}"), {"s": sample_id, "k": key}).scalar_one()
         n_members = conn.execute(sa.text("SELECT count(*) FROM sample_member WHERE sample_id = :s"), {"s": sample_id}).scalar_one()
@@ -406,21 +578,32 @@ def pack_sample(
 
     writer: shards.ShardWriter | None = None
     shard_ids: list[np.ndarray] = []
+    shard_quality: list[list[str]] = []
     skipped_here: list[dict] = []
 
     def finish() -> None:
-        nonlocal writer, shard_ids, skipped_here, next_index
+        nonlocal writer, shard_ids, shard_quality, skipped_here, next_index
         written = writer.close()
-        _register(engine, written, sample_id, {**writer.config, "skipped": skipped_here}, np.concatenate(shard_ids) if shard_ids else np.empty(0, np.int64))
+        _register(
+            engine, written, sample_id, {**writer.config, "skipped": skipped_here},
+            np.concatenate(shard_ids) if shard_ids else np.empty(0, np.int64), shard_quality,
+        )
         report.written.append(written)
-        writer, shard_ids, skipped_here = None, [], []
+        for flags in shard_quality:
+            for flag in flags:
+                report.flagged[flag] = report.flagged.get(flag, 0) + 1
+        writer, shard_ids, shard_quality, skipped_here = None, [], [], []
         next_index += 1
 
-    with Progress(disable=not progress) as bar:
+    with Progress(disable=not progress) as bar, _cut.WorkerPool(workers, scheduler) as pool:
         task = bar.add_task(f"packing {sample}", total=n_todo)
         try:
-            for page in _unpacked_pages(engine, sample_id, key, batch_size):
-                ids, images = _load_batch(page, size, report, skipped_here)
+            pages = ((page, size, source) for page in _unpacked_pages(engine, sample_id, key, batch_size, source))
+            for ids, images, quality, skipped in pool.imap(_load_page, pages):
+                for oid, reason in skipped:
+                    report.skipped.append(Skipped(oid, reason))
+                    skipped_here.append({"object_id": oid, "reason": reason})
+                n_page = len(ids) + len(skipped)
                 start = 0
                 while start < len(ids):
                     if writer is None:
@@ -432,11 +615,12 @@ def pack_sample(
                     take = min(shard_size - writer.n_images, len(ids) - start)
                     writer.append(ids[start : start + take], images[start : start + take])
                     shard_ids.append(ids[start : start + take])
+                    shard_quality.extend(quality[start : start + take])
                     report.packed += take
                     start += take
                     if writer.n_images == shard_size:
                         finish()
-                bar.advance(task, len(page))
+                bar.advance(task, n_page)
                 if on_batch is not None:
                     on_batch(report.packed)
             if writer is not None and writer.n_images:

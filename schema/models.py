@@ -168,6 +168,10 @@ class Cutout(Base):
     shape: Mapped[list[int]] = mapped_column(ARRAY(sa.Integer), comment="Pixel array shape (numpy order)")
     sha256: Mapped[str] = mapped_column(sa.Text, index=True)
     ingest_batch_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ingest_batch.id"))
+    quality: Mapped[list[str]] = mapped_column(
+        ARRAY(sa.Text), server_default="{}", comment="Pixel-quality flags of IMAGE at ingest: nonfinite, nonfinite_centre"
+    )
+    n_nonfinite: Mapped[int] = mapped_column(sa.Integer, server_default="0", comment="Number of NaN/inf pixels in IMAGE")
 
 
 class ImageShard(Base):
@@ -203,6 +207,9 @@ class PackedImage(Base):
     shard_id: Mapped[int] = mapped_column(sa.ForeignKey("image_shard.id", ondelete="CASCADE"), primary_key=True)
     object_id: Mapped[int] = mapped_column(sa.ForeignKey("hsc_object.object_id"), primary_key=True, index=True)
     row: Mapped[int] = mapped_column(sa.Integer, comment="Row in the shard's datasets, 0-based")
+    quality: Mapped[list[str]] = mapped_column(
+        ARRAY(sa.Text), server_default="{}", comment="Pixel-quality flags of the packed stamp: nonfinite, nonfinite_centre, partial"
+    )
 
 
 # -- bright-star masks --------------------------------------------------------------------

@@ -57,6 +57,7 @@ def write_hsc_cutout(
     seed: int = 0,
     tract_centre: tuple[float, float] | None = None,
     filter_keyword: bool = True,
+    edit=None,
 ) -> Path:
     """Write one HSC-like FITS cutout and return its path.
 
@@ -72,6 +73,7 @@ def write_hsc_cutout(
         seed: seed of the noise.
         tract_centre: (ra, dec) of the WCS reference point [deg]; default the cutout centre.
         filter_keyword: write ``FILTER`` into the primary header (False: band only in the name).
+        edit: called with the float32 IMAGE array before it is written (to plant NaN, inf ...).
     """
     path = Path(path)
     ny, nx = shape
@@ -89,6 +91,8 @@ def write_hsc_cutout(
     rng = np.random.default_rng(seed)
     image = (flux * profile + rng.normal(0.0, noise, shape)).astype(np.float32)
     variance = np.full(shape, noise**2, np.float32) + np.float32(0.01) * np.abs(image)
+    if edit is not None:
+        edit(image)
     mask = np.zeros(shape, np.int32)
     mask[profile > profile.max() * 0.05] |= 1 << MASK_PLANES["DETECTED"]
 

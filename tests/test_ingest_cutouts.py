@@ -120,12 +120,12 @@ def test_every_bad_file_is_reported_and_the_rest_is_stored(db_url, tmp_path):
     write_hsc_cutout(tmp_path / "nowhere-HSC-R.fits", ra=RA0 + 1.0, dec=DEC0, band="r", seed=6)  # WCS matches nothing
     shutil.copy(good["r"], tmp_path / f"copy-{ID_A}_HSC-R.fits")  # duplicate content
     write_hsc_cutout(tmp_path / f"{ID_A}_nofilter.fits", ra=RA0, dec=DEC0, band="z", filter_keyword=False, seed=7)
-    (tmp_path / "notes.txt").write_text("ignored")
+    (tmp_path / "notes.txt").write_text("not a cutout: reported by name, not read")
 
     report = ingest_cutouts(tmp_path)
 
     counts = report.counts()
-    assert counts == {"corrupt": 4, "no_match": 2, "duplicate": 1, "band": 1, "missing_band": 1}
+    assert counts == {"unrecognised": 1, "corrupt": 4, "no_match": 2, "duplicate": 1, "band": 1, "missing_band": 1}
     reasons = {r.kind: [x.reason for x in report.of_kind(r.kind)] for r in report.rejects}
     assert any("garbage_HSC-I.fits: not a FITS file" in x for x in reasons["corrupt"])
     assert any("cut_HSC-G.fits: truncated" in x for x in reasons["corrupt"])
@@ -135,6 +135,7 @@ def test_every_bad_file_is_reported_and_the_rest_is_stored(db_url, tmp_path):
     assert any("nowhere-HSC-R.fits: no hsc_object within 1 arcsec" in x for x in reasons["no_match"])
     assert reasons["duplicate"] == [f"{tmp_path / f'copy-{ID_A}_HSC-R.fits'}: duplicate of {good['r']} (same sha256); not stored twice"]
     assert "_nofilter.fits: cannot tell the band" in reasons["band"][0]
+    assert reasons["unrecognised"] == [f"{tmp_path / 'notes.txt'}: unrecognised file name: not read (expected .fits/.fit/.fts, optionally with .gz, .bz2 or .fz, a .fz fpack file, or .png/.jpg/.jpeg)"]
     assert report.missing_bands == {ID_B: ["r"]}
     assert reasons["missing_band"] == [f"object {ID_B} has no r-band FITS cutout (folder {tmp_path})"]
 
@@ -144,8 +145,8 @@ def test_every_bad_file_is_reported_and_the_rest_is_stored(db_url, tmp_path):
     with psycopg.connect(db_url) as conn:
         rejects = conn.execute("SELECT field, reason FROM ingest_reject WHERE batch_id = %s", (report.batch_id,)).fetchall()
         batch = conn.execute("SELECT status, rows_read, rows_stored, rows_rejected FROM ingest_batch").fetchone()
-    assert len(rejects) == 9 and all(str(tmp_path) in reason or "object" in reason for _f, reason in rejects)
-    assert batch == ("complete", 14, 6, 8)
+    assert len(rejects) == 10 and all(str(tmp_path) in reason or "object" in reason for _f, reason in rejects)
+    assert batch == ("complete", 15, 6, 9)
     assert len(partial_object) == 2
 
 
@@ -174,7 +175,7 @@ def test_cli_ingest_cutouts(db_url, tmp_path):
     app.command()(ingest_cutouts_command)
     result = CliRunner().invoke(app, [str(tmp_path), "--bands", "g,r,i"])
     assert result.exit_code == 0, result.output
-    assert "3 image files, 2 stored" in result.output
+    assert "3 files, 2 stored" in result.output
     assert "1 corrupt or truncated files" in result.output and "bad_HSC-I.fits" in result.output
     assert f"object {ID_A} has no i-band FITS cutout" in result.output
     bad = CliRunner().invoke(app, [str(tmp_path), "--bands", "g,q"])
