@@ -1,7 +1,7 @@
 """Per-file and per-image pixel-quality flags of cutouts.
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-11-29
 
 * ``cutout.quality`` (text[]) and ``cutout.n_nonfinite``: what ``hscanom ingest cutouts``
@@ -21,7 +21,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0007"
-down_revision: str | None = "0004"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
