@@ -62,6 +62,8 @@ SCORE_FEATURES = ("s_gen_sigma", "s_disc_sigma", "s_anom_sigma")
 PRIOR_WEIGHT_LABELS = 10
 #: Trees of the forest.
 N_TREES = 300
+#: Features the forest tries per split.
+MAX_FEATURES = "sqrt"
 #: Uncertainty of an unlabelled object when no model is fitted.
 PRIOR_UNCERTAINTY = 0.5
 _INT = re.compile(r"[+-]?\d+")
@@ -282,7 +284,7 @@ def order(relevance: np.ndarray, object_ids: np.ndarray) -> np.ndarray:
 
 
 def fit_relevance(features: Features, labels: Mapping[int, bool], *, seed: int = 0, n_trees: int = N_TREES,
-                  prior_labels: int = PRIOR_WEIGHT_LABELS) -> Relevance:
+                  prior_labels: float = PRIOR_WEIGHT_LABELS, max_features: str | float = MAX_FEATURES) -> Relevance:
     """Relevance, uncertainty and rank of every object (see the module docstring).
 
     Args:
@@ -290,6 +292,7 @@ def fit_relevance(features: Features, labels: Mapping[int, bool], *, seed: int =
         seed: the forest's ``random_state``.
         n_trees: trees of the forest.
         prior_labels: n0 of the blend weight w = n / (n + n0).
+        max_features: the forest's ``max_features`` (features tried per split).
     """
     ids = features.object_ids
     u = prior_relevance(features.prior)
@@ -305,13 +308,13 @@ def fit_relevance(features: Features, labels: Mapping[int, bool], *, seed: int =
         from sklearn.ensemble import RandomForestClassifier
 
         forest = RandomForestClassifier(
-            n_estimators=n_trees, class_weight="balanced", max_features="sqrt", min_samples_leaf=1, random_state=seed, n_jobs=1
+            n_estimators=n_trees, class_weight="balanced", max_features=max_features, min_samples_leaf=1, random_state=seed, n_jobs=1
         ).fit(features.x[pos], y.astype(int))
         votes = np.stack([t.predict_proba(features.x)[:, 1] for t in forest.estimators_])
         p, spread = votes.mean(axis=0), votes.std(axis=0)
         w = n / (n + prior_labels)
         relevance, uncertainty, model = w * p + (1 - w) * u, spread, "random_forest"
-        params.update(weight=w, prior_labels=prior_labels, n_trees=n_trees, max_features="sqrt", class_weight="balanced",
+        params.update(weight=w, prior_labels=prior_labels, n_trees=n_trees, max_features=max_features, class_weight="balanced",
                       min_samples_leaf=1, estimator="sklearn.ensemble.RandomForestClassifier")
     relevance = np.clip(relevance, 0.0, 1.0)
     if n:

@@ -200,8 +200,9 @@ def test_oracle_rounds_are_stored_and_never_read_unlabelled_truth(scored_db, tmp
     assert {m[1] for m in metrics} == {"interesting"}
 
 
-def test_embed_all_embeds_every_scored_object_and_resumes_after_a_kill(scored_db, tmp_path):
+def test_embed_all_embeds_every_scored_object_and_resumes_after_a_kill(scored_db, tmp_path, monkeypatch):
     url, cfg, state = scored_db
+    monkeypatch.setenv("HSCANOM_HOME", str(tmp_path))  # the CLI call below finds the CAEs trained here
     run = state.run_id
     with psycopg.connect(url) as conn:
         top = [r[0] for r in conn.execute("SELECT object_id FROM anomaly_score WHERE run_id = %s ORDER BY s_disc DESC LIMIT 12", (run,))]
@@ -235,3 +236,42 @@ def test_embed_all_embeds_every_scored_object_and_resumes_after_a_kill(scored_db
     assert np.isfinite(feats.x).all() and feats.object_ids.dtype == np.int64
     again = ch.embed_all(url, run)
     assert again.written == {"residual": 0, "real": 0}
+
+
+def test_release_and_report_carry_the_newest_ranking(scored_db, tmp_path):
+    import json
+
+    import pandas as pd
+
+    from hscanom.catalog import release
+    from hscanom.catalog.release import verify
+    from hscanom.report import build_report
+    from hscanom.sql import load, run as run_query
+
+    from test_release import _characterised
+
+    url, cfg, state = scored_db
+    run = state.run_id
+    _characterised(url, run)
+    without = release.cut(url, "plain", run, out=tmp_path / "rel")
+    assert "relevance" not in pd.read_parquet(without.path / "anomaly_catalog_hsc_extended.parquet").columns
+    result = orc.evaluate_oracle(url, run, cfg.sim_dir / "labels.csv", rounds=1, per_round=6)
+    newest = int(result.rounds["ranking_id"].iloc[-1])
+    info = release.cut(url, "ranked", run, out=tmp_path / "rel")
+    assert verify(info.path) == []
+    manifest = json.loads((info.path / "manifest.json").read_text())
+    assert manifest["ranking"]["id"] == newest and manifest["ranking"]["n_labels"] == 6
+    ext = pd.read_parquet(info.path / "anomaly_catalog_hsc_extended.parquet")
+    stored = {r[0]: r for r in _ranking(url, newest)}
+    assert len(ext) == len(stored)
+    for oid, rel, rank in zip(ext["object_id"], ext["relevance"], ext["relevance_rank"]):
+        assert rel == stored[int(oid)][1] and rank == stored[int(oid)][3]
+    assert "relevance_rank" in (info.path / "README.md").read_text()
+
+    top = run_query(load("top-ranked"), {"ranking_id": newest, "limit": 5}, url=url)
+    assert [int(r[1]) for r in top.rows] == [r[0] for r in _ranking(url, newest)[:5]]
+
+    index = build_report(url, run, tmp_path / "report")
+    page = index.read_text()
+    assert (tmp_path / "report" / "ranking_rounds.png").is_file() and "ranking_rounds.png" in page
+    assert f"Evaluation {result.evaluation_id}" in page
