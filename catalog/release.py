@@ -222,6 +222,34 @@ class _Plan:
     shard_paths: dict[int, str]
     high: np.ndarray  # row positions of the high-anomaly objects
     latents: dict[str, np.ndarray]  # kind -> (n_high, d) float32
+    ranking: dict[str, Any] | None = None  # the run's newest ranking (hscanom rank), when there is one
+
+
+#: Extended-catalog columns added when the run has a ranking (the newest one; manifest "ranking").
+RANKING_COLUMNS: tuple[ColumnSpec, ...] = (
+    ColumnSpec("relevance", "Relevance in [0, 1] learnt from labels (newest ranking of the run, manifest 'ranking'; docs/ranking.md)"),
+    ColumnSpec("relevance_uncertainty", "Spread of the ranking model's votes (0 for labelled objects)"),
+    ColumnSpec("relevance_rank", "Rank by relevance (1 = most relevant)"),
+)
+
+
+def _ranking(conn: psycopg.Connection, run_id: int, object_ids: np.ndarray, catalog: dict[str, np.ndarray]) -> dict[str, Any] | None:
+    """Add the newest ranking's columns to ``catalog`` (masked where an object has no row); its record."""
+    row = conn.execute(
+        "SELECT id, label_digest, label_source, n_labels, n_interesting, model, params, created_at FROM ranking "
+        "WHERE run_id = %s ORDER BY id DESC LIMIT 1", (run_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    record = dict(zip(("id", "label_digest", "label_source", "n_labels", "n_interesting", "model", "params", "created_at"), row))
+    values = {int(o): (r, u, k) for o, r, u, k in conn.execute(
+        "SELECT object_id, relevance, uncertainty, rank FROM ranking_score WHERE ranking_id = %s", (record["id"],))}
+    ids = np.ma.getdata(object_ids).tolist()
+    have = np.array([o in values for o in ids])
+    for i, (name, dtype) in enumerate((("relevance", np.float64), ("relevance_uncertainty", np.float64), ("relevance_rank", np.int64))):
+        data = np.array([values[o][i] if o in values else 0 for o in ids], dtype=dtype)
+        catalog[name] = np.ma.MaskedArray(data, mask=~have) if not have.all() else data
+    return record
 
 
 def _run_record(conn: psycopg.Connection, run_id: int) -> dict[str, Any]:
@@ -326,7 +354,8 @@ def _plan(conn: psycopg.Connection, version: str, run_id: int, mask_version: str
         "encoder": _model_record(conn, run["params"].get("encoder_id")),
         "cae": {kind: _model_record(conn, model_id) for kind, model_id in sorted(embedding_models.items())},
     }
-    return _Plan(version, run, sample, models, mask_version, (size, size, 3), catalog, shard_paths, high, latents)
+    ranking = _ranking(conn, run_id, catalog["object_id"], catalog)
+    return _Plan(version, run, sample, models, mask_version, (size, size, 3), catalog, shard_paths, high, latents, ranking)
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -337,9 +366,13 @@ def _pickles(plan: _Plan, folder: Path) -> None:
     published.write_pickle(folder / DISC3_PICKLE, frame.iloc[plan.high])
 
 
+def _extended_columns(plan: _Plan) -> tuple[ColumnSpec, ...]:
+    return EXTENDED_COLUMNS + (RANKING_COLUMNS if plan.ranking else ())
+
+
 def _extended(plan: _Plan, folder: Path) -> None:
-    table = {spec.name: plan.catalog[spec.name] for spec in EXTENDED_COLUMNS}
-    specs = {spec.name: spec for spec in EXTENDED_COLUMNS}
+    table = {spec.name: plan.catalog[spec.name] for spec in _extended_columns(plan)}
+    specs = {spec.name: spec for spec in _extended_columns(plan)}
     meta = {
         "hscanom_run_id": str(plan.run["id"]),
         "mask_version": plan.mask_version or "",
@@ -350,6 +383,7 @@ def _extended(plan: _Plan, folder: Path) -> None:
         ("RUN_ID", int(plan.run["id"]), "hscanom score run"),
         ("MASKVER", plan.mask_version or "", "bright-star mask version of in_bright_star_mask"),
         ("LAMBDA", float(plan.run["params"].get("lambda_anom", float("nan"))), "lambda of s_anom = (1-lambda) s_gen + lambda s_disc"),
+        *([("RANKING", int(plan.ranking["id"]), "hscanom ranking of the relevance columns")] if plan.ranking else []),
     ]
     formats.write_fits(folder / f"{EXTENDED}.fits", table, specs, extname="CATALOG", cards=cards)
 
@@ -428,7 +462,7 @@ def _readme(plan: _Plan, h5_names: list[str]) -> str:
     h, w, _ = plan.image_shape
     ext_types = {
         name: ("int64" if arr.dtype == np.int64 else "int32" if arr.dtype == np.int32 else "bool" if arr.dtype == bool else "float64")
-        for name, arr in ((s.name, np.ma.getdata(c[s.name])) for s in EXTENDED_COLUMNS)
+        for name, arr in ((s.name, np.ma.getdata(c[s.name])) for s in _extended_columns(plan))
     }
     out = [
         "# HSC anomaly catalog release",
@@ -479,8 +513,10 @@ def _readme(plan: _Plan, h5_names: list[str]) -> str:
         "floats are NaN where NULL; booleans are int16 1/0 with -1 (TNULL) for NULL; nullable integers",
         "have TNULL; units in TUNITn where FITS knows them, descriptions in COMMENT cards.",
         "",
-        *_columns_md((s, ext_types[s.name]) for s in EXTENDED_COLUMNS),
+        *_columns_md((s, ext_types[s.name]) for s in _extended_columns(plan)),
         "",
+        *([f"The relevance columns come from ranking {plan.ranking['id']} ({plan.ranking['n_labels']} labels, model "
+           f"{plan.ranking['model']}; `ranking` in manifest.json).", ""] if plan.ranking else []),
     ]
     return "\n".join(out)
 
@@ -526,6 +562,7 @@ def _manifest(plan: _Plan, folder: Path, release_id: int, created_at: dt.datetim
             "image_shape": list(plan.image_shape),
             "embedding_dim": int(plan.latents["residual"].shape[1]),
             "row_counts": {"full": n, "disc3sigma": n_high},
+            "ranking": plan.ranking,
             "files": files,
         }
     )

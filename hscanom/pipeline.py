@@ -5,7 +5,8 @@ by hand") and first checks whether its result already exists, so a second run re
 everything and only reports what it found:
 
 simulate -> ingest catalog, masks, cutouts -> sample -> pack -> train WGAN, encoder -> score
--> characterise -> evaluate against the injected truth -> release -> report
+-> characterise -> evaluate against the injected truth -> rank (embed every object, simulated
+astronomer labels 3 x 10 objects) -> release -> report
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class PipelineConfig:
             sigma sample).
         cae_epochs: most epochs of each CAE (it stops earlier when the loss stops improving).
         wgan_changes: overrides of the preset (e.g. ``{"iterations": 4}``).
+        rank_rounds, rank_per_round: the simulated astronomer's labelling rounds and labels
+            per round (``stage_rank``).
     """
 
     home: Path
@@ -59,6 +62,8 @@ class PipelineConfig:
     characterize_sample: str | None = None
     cae_epochs: int = 50
     wgan_changes: dict = field(default_factory=dict)
+    rank_rounds: int = 3
+    rank_per_round: int = 10
 
     @property
     def sim_dir(self) -> Path:
@@ -216,6 +221,42 @@ def stage_evaluate(cfg: PipelineConfig, state: PipelineState, report: Report, pr
     report("evaluate", f"evaluation {result.evaluation_id} against {state.sim_dir / 'labels.csv'}")
 
 
+def stage_rank(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
+    """Embed every scored object, then let a simulated astronomer label 3 rounds of 10 objects
+    from the simulator's truth and re-rank (``hscanom evaluate --oracle``; reused when done)."""
+    import psycopg
+
+    from hscanom.checksum import sha256_file
+    from hscanom.ml.characterize import embed_all
+    from hscanom.ml.oracle import evaluate_oracle
+
+    every = embed_all(state.url, state.run_id)
+    truth = state.sim_dir / "labels.csv"
+    digest = sha256_file(truth)
+    with psycopg.connect(state.url) as conn:
+        done = conn.execute(
+            "SELECT id, params FROM evaluation WHERE run_id = %s AND params ->> 'kind' = 'active_learning' "
+            "AND (params ->> 'rounds')::int = %s AND (params ->> 'per_round')::int = %s AND truth LIKE %s ORDER BY id DESC LIMIT 1",
+            (state.run_id, cfg.rank_rounds, cfg.rank_per_round, f"% sha256:{digest}"),
+        ).fetchone()
+    if done:
+        last = done[1]["per_round_figures"][-1]
+        report("rank", f"simulated astronomer evaluation {done[0]} exists (round {last['round']}: ROC AUC {last['roc_auc']})")
+        return
+    result = evaluate_oracle(state.url, state.run_id, truth, rounds=cfg.rank_rounds, per_round=cfg.rank_per_round, seed=cfg.seed)
+    first, last = result.rounds.iloc[0], result.rounds.iloc[-1]
+
+    def f(v) -> str:
+        return "-" if v is None or v != v else f"{v:.3f}"
+
+    report(
+        "rank",
+        f"{sum(every.written.values()):,} embeddings added; {int(last['n_labels'])} simulated labels: ROC AUC (interesting vs rest) "
+        f"{f(first['roc_auc'])} -> {f(last['roc_auc'])}, precision in the top {int(last['n_true'])} "
+        f"{f(first['precision_topN'])} -> {f(last['precision_topN'])} (evaluation {result.evaluation_id})",
+    )
+
+
 def stage_release(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
     """Cut the release (once: a version is immutable, an existing one is reused)."""
     from hscanom.catalog import release
@@ -254,6 +295,7 @@ STAGES: list[tuple[str, Callable]] = [
     ("score", stage_score),
     ("characterise", stage_characterize),
     ("evaluate", stage_evaluate),
+    ("rank", stage_rank),
     ("release", stage_release),
     ("report", stage_report),
 ]

@@ -556,3 +556,73 @@ def similar(url: str, object_id: int, *, run_id: int | None = None, k: int = 20,
         frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(np.float64)
     frame.attrs.update(run_id=int(run_id), kind=kind)
     return frame
+
+
+# -- every scored object --------------------------------------------------------------------
+#: Objects embedded per transaction by :func:`embed_all` (a killed call keeps whole batches).
+EMBED_ALL_BATCH = 1024
+
+
+@dataclass
+class EmbedAllResult:
+    """What :func:`embed_all` did: per kind, the CAE used, objects embedded before and now."""
+
+    run_id: int
+    models: dict[str, int]
+    before: dict[str, int]
+    written: dict[str, int]
+    n_scored: int
+    skipped: list[int] = field(default_factory=list)
+
+
+def embed_all(url: str, run_id: int, *, batch: int = EMBED_ALL_BATCH, progress: Progress | None = None) -> EmbedAllResult:
+    """Embed EVERY scored object of a run with the run's newest residual and real CAEs.
+
+    :func:`characterize` trains the CAEs and embeds its sample (by default the s_disc > 3
+    sigma objects); the ranking (:mod:`hscanom.ml.rank`) needs a representation of every
+    object. This writes the missing ``embedding`` rows (same ``model_id`` as the sample's, so
+    ``similar_objects`` and the ranking see one space) ``batch`` objects per transaction:
+    a killed call keeps the finished batches, and the next call embeds only what is missing.
+
+    Args:
+        batch: objects per read-and-COPY transaction.
+        progress: called as ``progress("embed all", done, total, {"kind": ...})`` after each batch.
+
+    Raises:
+        LookupError: no such run. CharacterizeError: the run is not complete or has not been
+            characterised (no CAE yet: run ``hscanom characterize --run ID`` first).
+    """
+    if batch < 1:
+        raise CharacterizeError(f"batch must be >= 1, got {batch}")
+    from hscanom.ml import registry
+    from hscanom.ml.cae import config_from_dict, load_encoder
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        run = _run(conn, run_id)
+        models = dict(conn.execute("SELECT kind, model_id FROM run_embedding_model WHERE run_id = %s", (run_id,)).fetchall())
+        if any(k not in models for k in KINDS):
+            raise CharacterizeError(
+                f"run {run_id} has no residual and real CAE yet: run `hscanom characterize --run {run_id}` first "
+                "(it trains them on the high-anomaly sample), then `--all`"
+            )
+        residuals, reals, skipped = _locate(conn, run, run.sample_id)
+        out = EmbedAllResult(run_id, {k: int(models[k]) for k in KINDS}, {}, {}, len(residuals), skipped)
+        for images in (residuals, reals):
+            kind, model_id = images.kind, models[images.kind]
+            done = {r[0] for r in conn.execute(
+                "SELECT object_id FROM embedding WHERE run_id = %s AND model_id = %s AND kind = %s", (run_id, model_id, kind))}
+            out.before[kind] = len(done)
+            todo = np.flatnonzero(~np.isin(images.object_ids, np.fromiter(done, np.int64, len(done))))
+            out.written[kind] = 0
+            if not len(todo):
+                continue
+            record = registry.get(conn, model_id, "cae")
+            encoder = load_encoder(config_from_dict(record.config), record.directory)
+            for start in range(0, len(todo), batch):
+                part = todo[start : start + batch]
+                vectors = np.concatenate([encoder(x, training=False).numpy() for _, x in images.blocks(part, size=256)])
+                rows = ((run_id, model_id, int(oid), kind, [float(v) for v in vec]) for oid, vec in zip(images.object_ids[part], vectors))
+                out.written[kind] += _copy(conn, "embedding", ("run_id", "model_id", "object_id", "kind", "vector"), rows)
+                if progress:
+                    progress("embed all", min(start + batch, len(todo)), len(todo), {"kind": kind})
+    return out

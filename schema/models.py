@@ -407,6 +407,11 @@ OBJECT_LABELS = (
     "streak",
     "bright_star",
     "other",
+    # revision 0008: the remaining classes of the paper / simulator, and an explicit "no"
+    "red_extended",
+    "empty_noise",
+    "bad_deblend",
+    "not_interesting",
 )
 
 
@@ -458,6 +463,46 @@ class ObjectLabel(Base):
     user_name: Mapped[str] = mapped_column(sa.Text)
     run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("score_run.id", ondelete="SET NULL"), comment="Run the object was seen in, if any")
     created_at: Mapped[dt.datetime] = _created()
+
+
+# -- rankings (active learning) -----------------------------------------------------------
+class Ranking(Base):
+    """One ranking of a run's objects by relevance, fitted on one label set (immutable)."""
+
+    __tablename__ = "ranking"
+    __table_args__ = (
+        sa.CheckConstraint("n_labels >= 0 AND n_interesting >= 0 AND n_interesting <= n_labels", name="counts"),
+        {"comment": "Rankings of a run by relevance learnt from labels (hscanom rank); immutable"},
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("score_run.id", ondelete="CASCADE"), index=True)
+    label_digest: Mapped[str] = mapped_column(sa.Text, comment="sha256 of the sorted (object_id, interesting) pairs the model was fitted on")
+    label_source: Mapped[str] = mapped_column(sa.Text, comment="'object_label', a CSV path with sha256, or 'oracle ...'")
+    n_labels: Mapped[int] = mapped_column(sa.Integer, comment="Labelled objects of the run used")
+    n_interesting: Mapped[int] = mapped_column(sa.Integer, comment="Of them, labelled interesting")
+    model: Mapped[str] = mapped_column(sa.Text, comment="'prior' (no fit: the unsupervised order) or the estimator's name")
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}", comment="Seed, prior score, blend weight, estimator settings, interesting classes, features")
+    created_at: Mapped[dt.datetime] = _created()
+
+
+class RankingScore(Base):
+    """An object's relevance in one ranking."""
+
+    __tablename__ = "ranking_score"
+    __table_args__ = (
+        sa.CheckConstraint("relevance >= 0 AND relevance <= 1", name="relevance"),
+        sa.CheckConstraint("uncertainty >= 0", name="uncertainty"),
+        sa.UniqueConstraint("ranking_id", "rank"),
+        {"comment": "Per ranking and object: relevance in [0, 1], its uncertainty, rank (1 = most relevant)"},
+    )
+
+    ranking_id: Mapped[int] = mapped_column(sa.ForeignKey("ranking.id", ondelete="CASCADE"), primary_key=True)
+    object_id: Mapped[int] = mapped_column(sa.ForeignKey("hsc_object.object_id"), primary_key=True)
+    relevance: Mapped[float] = mapped_column(sa.Double, comment="Estimated probability-like relevance in [0, 1]")
+    uncertainty: Mapped[float] = mapped_column(sa.Double, comment="Spread of the estimators' votes (0 for labelled objects)")
+    rank: Mapped[int] = mapped_column(sa.Integer, comment="1 = most relevant; ties broken by object_id")
+    labelled: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false(), comment="The object was in the label set")
 
 
 # -- releases -----------------------------------------------------------------------------

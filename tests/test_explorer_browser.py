@@ -138,3 +138,45 @@ def test_explore_select_open_and_label(served, browser):
     with psycopg.connect(url) as conn:
         stored = conn.execute("SELECT object_id, label, note, user_name, run_id FROM object_label").fetchall()
     assert stored == [(int(oid), "tidal_feature", "faint arc to the north-east", "selenium", run)]
+
+
+def test_review_mode_labels_the_queue_and_reranks(served, browser):
+    """Review mode: make the first ranking, label the queue by click and by key, re-rank,
+    and see the relevance scatter; labels keep the user name."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, url, state = served
+    run = state.run_id
+    wait = WebDriverWait(browser, WAIT_S)
+    browser.get(f"{base}/review?run={run}")
+    wait.until(EC.text_to_be_present_in_element((By.ID, "status"), "Re-rank"))  # no ranking yet: says what to do
+    browser.find_element(By.ID, "user").send_keys("reviewer")
+    browser.find_element(By.ID, "rerank").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "status"), "0 labels"))
+    cards = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#queue .review-card") or None)
+    assert len(cards) == 20
+    wait.until(lambda d: _loaded(d, "#queue .review-card:first-child img"))
+    assert len(cards[0].find_elements(By.CSS_SELECTOR, "img")) == 3  # real, reconstruction, residual
+    first, second = cards[0].get_attribute("data-object-id"), cards[1].get_attribute("data-object-id")
+
+    cards[0].find_element(By.CSS_SELECTOR, 'button[data-label="merger"]').click()
+    wait.until(lambda d: "labelled" in d.find_elements(By.CSS_SELECTOR, "#queue .review-card")[0].get_attribute("class"))
+    # the focus moved on to the second card: a key labels it
+    assert "focused" in browser.find_elements(By.CSS_SELECTOR, "#queue .review-card")[1].get_attribute("class")
+    browser.find_element(By.TAG_NAME, "body").send_keys("n")
+    wait.until(lambda d: "labelled" in d.find_elements(By.CSS_SELECTOR, "#queue .review-card")[1].get_attribute("class"))
+    with psycopg.connect(url) as conn:
+        stored = conn.execute("SELECT object_id, label, user_name, run_id FROM object_label ORDER BY id").fetchall()
+    assert stored == [(int(first), "merger", "reviewer", run), (int(second), "not_interesting", "reviewer", run)]
+
+    browser.find_element(By.ID, "rerank").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "status"), "2 labels (1 interesting)"))
+    wait.until(lambda d: d.find_element(By.ID, "rel-plot").get_attribute("data-colored") == "relevance")
+    ids = [c.get_attribute("data-object-id") for c in browser.find_elements(By.CSS_SELECTOR, "#queue .review-card")]
+    assert first not in ids and second not in ids  # labelled objects leave the queue
+    with psycopg.connect(url) as conn:
+        newest = conn.execute("SELECT n_labels, n_interesting, model FROM ranking ORDER BY id DESC LIMIT 1").fetchone()
+        rel = dict(conn.execute("SELECT object_id, relevance FROM ranking_score WHERE ranking_id = (SELECT max(id) FROM ranking)").fetchall())
+    assert newest == (2, 1, "random_forest") and rel[int(first)] == 1.0 and rel[int(second)] == 0.0

@@ -68,7 +68,7 @@ def _add_clusters(url: str, run_id: int) -> int:
 def test_every_shipped_query_is_documented_and_returns_its_declared_columns(scored_db):
     url, cfg, state = scored_db
     oid, ra, dec = _object(url, state.run_id)
-    values = {"run_id": state.run_id, "ra": ra, "dec": dec, "radius_arcsec": 30}
+    values = {"run_id": state.run_id, "ra": ra, "dec": dec, "radius_arcsec": 30, "ranking_id": 1}
     queries = sql.list_queries()
     assert {q.name for q in queries} >= {
         "high-anomaly", "score-histogram", "figure5", "bright-star-fraction", "cone-search", "crossmatch", "cluster-summary",

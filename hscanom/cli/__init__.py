@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from hscanom import __version__
-from hscanom.cli import cutouts, db, ingest, masks, release, sample, sql, train
+from hscanom.cli import cutouts, db, ingest, masks, rank, release, sample, sql, train
 from hscanom.cli.characterize import characterize, similar
 from hscanom.cli.demo import demo
 from hscanom.cli.evaluate import evaluate
@@ -34,6 +34,7 @@ app.add_typer(cutouts.app, name="cutouts")
 app.add_typer(train.app, name="train")
 app.add_typer(sql.app, name="sql")
 app.add_typer(release.app, name="release")
+app.add_typer(rank.app, name="rank")
 app.command()(simulate)
 app.command()(score)
 app.command()(characterize)

@@ -49,12 +49,15 @@ def characterize(
     gmm_components: int = typer.Option(8, "--gmm-components", help="Gaussian-mixture components (at most objects / 2)."),
     seed: int = typer.Option(0, help="Seed of the autoencoders, UMAP and the mixture."),
     max_epochs: int = typer.Option(50, "--max-epochs", help="Cap on autoencoder epochs (training stops when the held-out loss stops improving)."),
+    all_objects: bool = typer.Option(False, "--all", help="Then embed EVERY scored object of the run with the same two CAEs (for hscanom rank); batched, resumable."),
 ) -> None:
     """Embed a run's high-anomaly objects: CAEs on residual and real images -> embedding, UMAP, clusters.
 
     Writes embedding (64-d, kinds residual/real), umap_coord (residual, real, pixels,
     residual_pixels) and cluster_label (gmm, hdbscan on the residual embedding). A second
-    call with the same settings reuses the models and writes nothing.
+    call with the same settings reuses the models and writes nothing. With --all, every
+    other scored object of the run gets its two embedding rows too (1,024 objects per
+    transaction; a killed call resumes where it stopped).
     """
     with reported_errors(*_ERRORS):
         from hscanom.ml.characterize import characterize as run_characterize
@@ -79,6 +82,15 @@ def characterize(
         console.print("nothing to do: every table was filled already")
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}")
+    if all_objects:
+        with reported_errors(*_ERRORS):
+            from hscanom.ml.characterize import embed_all
+
+            every = embed_all(url, run)
+        console.print(
+            f"--all: {every.n_scored:,} scored objects; embedded now: "
+            + ", ".join(f"{k} {every.written[k]:,} (had {every.before[k]:,})" for k in every.models)
+        )
 
 
 def _fmt(value, digits: int = 2) -> str:

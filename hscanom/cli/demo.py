@@ -22,7 +22,8 @@ def demo(
 
     simulate -> ingest catalog, masks, cutouts -> the paper's sample -> pack -> train the
     WGAN and encoder -> score -> characterise -> evaluate against the injected truth ->
-    release demo-v1 -> report. Every step reuses what an earlier run left, so a second run
+    rank (a simulated astronomer labels 3 rounds of 10 objects; the report shows the
+    effect) -> release demo-v1 -> report. Every step reuses what an earlier run left, so a second run
     only checks and finishes in well under a minute. Everything lives under $HSCANOM_HOME.
     """
     from hscanom import pipeline

@@ -47,6 +47,10 @@ def evaluate(
     truth: str = typer.Option(None, "--truth", help="CSV with object_id,anomaly_class ('normal' = negative; e.g. the simulator's labels.csv), or 'labels' for the object_label table."),
     compare: list[int] = typer.Option(None, "--compare", help="Other runs to evaluate beside it (repeatable; default: every other complete run on the same sample)."),
     threshold: float = typer.Option(3.0, "--threshold", help="Selection <score>_sigma > THRESHOLD for recall, purity and frac."),
+    oracle: str = typer.Option(None, "--oracle", help="Simulated astronomer instead: a truth CSV (object_id,anomaly_class) that answers the labelling queue, round by round (docs/ranking.md)."),
+    rounds: int = typer.Option(3, "--rounds", help="With --oracle: labelling rounds."),
+    per_round: int = typer.Option(10, "--per-round", help="With --oracle: objects labelled per round."),
+    seed: int = typer.Option(0, "--seed", help="With --oracle: seed of the rankings."),
 ) -> None:
     """Measure how well each score of RUN (and the compared runs) finds known anomalies.
 
@@ -54,7 +58,15 @@ def evaluate(
     normals; a class = that class vs the normals): ROC AUC and average precision of the raw
     score, and recall, purity and fraction of objects of the selection score_sigma >
     THRESHOLD. Stored in the evaluation and evaluation_metric tables.
+
+    With --oracle: start from the unsupervised ranking, label the queue's --per-round objects
+    from the oracle file each round, re-rank, and record per round the ROC AUC of interesting
+    vs the rest, precision and recall in the top 1% and top N (N = truly interesting) and
+    artefacts in the top N (--truth, if given, is the file the figures are computed against).
     """
+    if oracle is not None:
+        _oracle(run, oracle, truth, rounds, per_round, seed)
+        return
     with reported_errors(LookupError, FileNotFoundError, ValueError):
         from hscanom.ml.evaluate import evaluate as run_evaluation
 
@@ -64,3 +76,26 @@ def evaluate(
     console.print(metrics_table(result))
     done = "the same as stored evaluation" if result.reused else "stored as evaluation"
     console.print(f"{done} {result.evaluation_id} (SELECT * FROM evaluation_metric WHERE evaluation_id = {result.evaluation_id})")
+
+
+def _oracle(run: int, oracle: str, truth: str | None, rounds: int, per_round: int, seed: int) -> None:
+    from rich import box
+
+    with reported_errors(LookupError, FileNotFoundError, ValueError):
+        from hscanom.ml.oracle import evaluate_oracle
+
+        result = evaluate_oracle(db.database_url(), run, oracle, rounds=rounds, per_round=per_round, truth=truth, seed=seed)
+    for note in result.notes:
+        console.print(note, highlight=False)
+    table = Table(title=f"evaluation {result.evaluation_id}: simulated astronomer on run {run} (interesting vs rest)",
+                  box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False)
+    for name in ("ranking", "labels", "AUC", "AP", "P@1%", "R@1%", "P@N", "artefacts@N"):
+        table.add_column(name, justify="right", no_wrap=True)
+    b = result.baseline
+    table.add_row(f"{b['score']} (unsupervised)", "0", _fmt(b["roc_auc"]), _fmt(b["average_precision"]), _fmt(b["precision_top1pct"]),
+                  _fmt(b["recall_top1pct"]), _fmt(b["precision_topN"]), str(b["artefacts_topN"]))
+    for r in result.rounds.itertuples(index=False):
+        table.add_row(f"round {r.round} (ranking {r.ranking_id}, {r.model})", f"{r.n_labels} ({r.n_interesting_labels} int.)", _fmt(r.roc_auc),
+                      _fmt(r.average_precision), _fmt(r.precision_top1pct), _fmt(r.recall_top1pct), _fmt(r.precision_topN), str(r.artefacts_topN))
+    console.print(table)
+    console.print(f"N = {b['n_true']} truly interesting objects; top 1% = {b['k_top1pct']} objects. Stored as evaluation {result.evaluation_id}.")

@@ -15,6 +15,8 @@ Routes (object ids travel as strings in JSON, since JavaScript numbers lose ids 
 ``POST /api/filter``                        ids matching thresholds/cluster/mask/WHERE
 ``GET /api/labels``, ``POST /api/labels``   list / add human labels
 ``GET /api/labels.csv``                     all labels as CSV (``?run=`` to restrict)
+``GET /review``, ``/api/runs/{run}/queue``,  review mode (:mod:`hscanom.explorer.review`)
+``POST /api/runs/{run}/rank``
 ==========================================  ===============================================
 
 Bad input gets a 4xx with ``{"error": "..."}`` (pages: a short HTML page), never a trace.
@@ -52,7 +54,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from hscanom.explorer import filters, images, links, params, queries
+from hscanom.explorer import filters, images, links, params, queries, review
 from hscanom.explorer.params import ApiError
 from hscanom.readonly import ReadOnlyQueryError
 
@@ -356,6 +358,7 @@ def create_app(url: str, *, default_run: int | None = None, cache_bytes: int = i
         Route("/api/labels", api_labels_get, methods=["GET"]),
         Route("/api/labels", api_labels_post, methods=["POST"]),
         Route("/api/labels.csv", api_labels_csv),
+        *review.routes(),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(

@@ -41,6 +41,7 @@ COLOR_COLUMNS: dict[str, tuple[str, bool]] = {
     "g_r": ("g - r [mag]", False),
     "r_i": ("r - i [mag]", False),
     "log_aperture_cmodel_ratio": ("log10 aperture / CModel", False),
+    "relevance": ("relevance (newest ranking)", False),
 }
 
 #: The fallback scatter when a run has no UMAP coordinates (no characterisation yet).
@@ -151,6 +152,9 @@ def points_json(url: str, run_id: int, color: str, space: str | None) -> str:
         if space != SCORE_SPACE and space not in available:
             raise ApiError(400, f"space: run {run_id} has no {space!r} UMAP; available: {', '.join([*available, SCORE_SPACE])}")
         value = f"o.{color}::int" if color in ("in_bright_star_mask", "blended") else f"nullif(o.{color}::float8, 'NaN')::real"
+        if color == "relevance":  # not a column of scored_object: the run's newest ranking (NULL before any)
+            value = ("(SELECT rs.relevance FROM ranking_score rs WHERE rs.object_id = o.object_id AND rs.ranking_id = "
+                     "(SELECT max(id) FROM ranking WHERE run_id = %(run)s))::real")
         if space == SCORE_SPACE:
             rows = f"""SELECT o.object_id, o.{SCORE_AXES[0]} AS x, o.{SCORE_AXES[1]} AS y, {value} AS c
                          FROM scored_object o WHERE o.run_id = %(run)s ORDER BY o.object_id"""

@@ -13,6 +13,7 @@ The folder it writes::
     <out_dir>/umaps.png, clusters_umap.png, cluster_examples.png
                                         5. UMAPs and clusters (when characterised)
     <out_dir>/mask_fractions.png        7. bright-star-mask fractions (when masks exist)
+    <out_dir>/ranking_rounds.png        8. labels re-rank the run (when an oracle evaluation exists)
 
 (6., the evaluation, is an HTML table.) A figure whose data do not exist (an empty score
 bin, no characterisation, no evaluation, no masks) is left out and the page says why.
@@ -60,7 +61,7 @@ SCORE_BINS: tuple[tuple[str, str, float, float], ...] = (
 )
 
 STEPS = ("summary", "real and generated images", "score bins", "score distributions", "metadata",
-         "bright-star masks", "embeddings", "evaluation", "page")
+         "bright-star masks", "embeddings", "evaluation", "ranking", "page")
 
 _SKIPPABLE = (ReportError, ShardError, FileNotFoundError, LookupError)
 
@@ -402,6 +403,10 @@ def build_report(url: str, run_id: int, out_dir: Path, *, seed: int = 0, progres
             step(STEPS[6])
             sections.append(_evaluation_section(conn, s))
             step(STEPS[7])
+            from hscanom.report.ranking import ranking_section
+
+            sections.append(ranking_section(conn, s.run_id, tmp))
+            step(STEPS[8])
         manifest = {
             "run_id": s.run_id,
             "seed": seed,
@@ -415,7 +420,7 @@ def build_report(url: str, run_id: int, out_dir: Path, *, seed: int = 0, progres
               f"{s.method} model {s.model_id} on sample {s.sample_name}: {s.n_scored:,} objects scored, "
               f"status {s.status}; seed {seed}; hscanom {__version__}", sections)
         _replace_dir(tmp, out_dir)
-        step(STEPS[8])
+        step(STEPS[9])
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -309,7 +309,8 @@ class EvaluationResult:
 def newest_evaluation(conn: psycopg.Connection, run_id: int) -> EvaluationResult | None:
     """The run's newest ``evaluation`` with its metrics, or ``None`` when it was never evaluated."""
     row = conn.execute(
-        "SELECT id, truth, params, created_at FROM evaluation WHERE run_id = %s ORDER BY id DESC LIMIT 1", (run_id,)
+        "SELECT id, truth, params, created_at FROM evaluation WHERE run_id = %s "
+        "AND coalesce(params ->> 'kind', '') <> 'active_learning' ORDER BY id DESC LIMIT 1", (run_id,)
     ).fetchone()
     if row is None:
         return None

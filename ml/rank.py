@@ -1,0 +1,511 @@
+"""Rank a run's objects by what people find interesting: active learning from a few labels.
+
+Unsupervised scores find *unusual* objects, and most of them are artefacts (Storey-Fisher et
+al.; Astronomaly, Lochner & Bassett 2021). :func:`rank` learns from labelled objects which of
+the unusual ones are *interesting* and writes an immutable ranking of every scored object of
+a run (tables ``ranking`` and ``ranking_score``, revision 0008).
+
+Features of an object (:func:`load_features`): the residual and real-image CAE embeddings
+(64-d each, ``hscanom characterize --run R --all`` embeds every scored object), the run's
+s_gen / s_disc / s_anom in sigma, the s_anom sigma of the newest complete DCAE run on the
+same sample (when there is one), and ``object_metadata``: g-r, r-i, R_eff, ellipticity,
+i blendedness, log10 aperture/CModel ratio, and the bright-star-mask flag. Missing values
+(objects without an embedding, NaN metadata) are replaced by the column's median.
+
+Relevance (:func:`fit_relevance`):
+
+* the **prior** u is the percentile rank of the unsupervised score (``s_disc`` by default) in
+  [0, 1] (ties share a value);
+* with labels of both kinds, a random forest (scikit-learn, ``class_weight='balanced'``,
+  seeded) gives p, the fraction of its trees' probability for "interesting", and the
+  uncertainty is the standard deviation of the trees' probabilities (the committee's
+  disagreement); relevance = w p + (1 - w) u with w = n / (n + n0), n = labels, n0 =
+  :data:`PRIOR_WEIGHT_LABELS`: the fewer labels, the more the unsupervised score counts;
+* with no labels, or labels of only one kind, nothing is fitted (model ``prior``):
+  relevance = u, uncertainty = 0.5 for every unlabelled object. With zero labels the ranking
+  therefore **is** the unsupervised order (score descending, then object_id);
+* a labelled object's relevance is its label (1 interesting, 0 not) with uncertainty 0.
+
+Rank 1 is the most relevant; ties are broken by object_id ascending. The same labels, seed
+and settings give the same ranking (the forest is seeded and single-threaded).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import psycopg
+
+from hscanom.checksum import sha256_file
+
+#: Label classes that count as interesting by default: the explorer's tags for the paper's
+#: classes (merger, tidal_feature, star_forming_clump, blue_core, red_extended) and the
+#: simulator's names of the same classes (merger_tidal, blue_clumpy). Everything else
+#: (artefact, streak, bright_star, empty_noise, bad_deblend, not_interesting, other, normal)
+#: counts as not interesting. ``--interesting`` changes it.
+INTERESTING_CLASSES: tuple[str, ...] = (
+    "merger", "tidal_feature", "merger_tidal", "star_forming_clump", "blue_clumpy", "blue_core", "red_extended",
+)
+#: Artefact classes (counted in the top N by :mod:`hscanom.ml.oracle`).
+ARTEFACT_CLASSES: tuple[str, ...] = ("artefact", "streak", "bright_star", "empty_noise", "bad_deblend")
+#: Metadata features from the ``scored_object`` view.
+METADATA_FEATURES = ("g_r", "r_i", "r_eff_arcsec", "ellipticity", "i_blendedness_abs_flux", "log_aperture_cmodel_ratio", "in_bright_star_mask")
+SCORE_FEATURES = ("s_gen_sigma", "s_disc_sigma", "s_anom_sigma")
+#: Labels at which the forest and the prior weigh the same (w = n / (n + n0)).
+PRIOR_WEIGHT_LABELS = 10
+#: Trees of the forest.
+N_TREES = 300
+#: Features the forest tries per split.
+MAX_FEATURES = "sqrt"
+#: Uncertainty of an unlabelled object when no model is fitted.
+PRIOR_UNCERTAINTY = 0.5
+_INT = re.compile(r"[+-]?\d+")
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+class RankError(ValueError):
+    """Labels or a run that cannot be ranked; the message says which file, line, field or run."""
+
+
+@dataclass
+class Features:
+    """The feature matrix of a run's scored objects.
+
+    Attributes:
+        object_ids: int64 (N,), ascending.
+        x: float64 (N, F), missing values replaced by column medians.
+        names: F feature names.
+        prior: float64 (N,) the unsupervised score (higher = more anomalous; NaN -> lowest).
+        prior_score: which score ``prior`` is (``s_disc`` or ``s_anom``).
+        embedded: fraction of objects with both embeddings.
+        dcae_run: the DCAE run whose s_anom is a feature, or None.
+    """
+
+    object_ids: np.ndarray
+    x: np.ndarray
+    names: list[str]
+    prior: np.ndarray
+    prior_score: str
+    embedded: float
+    dcae_run: int | None = None
+
+
+@dataclass
+class Relevance:
+    """Output of :func:`fit_relevance`, aligned with ``Features.object_ids``.
+
+    Attributes:
+        relevance: float64 (N,) in [0, 1].
+        uncertainty: float64 (N,) >= 0.
+        rank: int64 (N,) 1 = most relevant.
+        model: ``prior`` or ``random_forest``.
+        params: what was used (seed, weight, estimator settings).
+    """
+
+    relevance: np.ndarray
+    uncertainty: np.ndarray
+    rank: np.ndarray
+    model: str
+    params: dict
+
+
+@dataclass
+class RankResult:
+    """What :func:`rank` stored (or found stored: ``reused``)."""
+
+    ranking_id: int
+    run_id: int
+    n_objects: int
+    n_labels: int
+    n_interesting: int
+    model: str
+    label_digest: str
+    reused: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+# -- labels ---------------------------------------------------------------------------------
+def read_labels_csv(path: str | Path) -> dict[int, str]:
+    """Labels from a CSV: ``object_id`` (int64) and a class column, ``label`` (the explorer's
+    ``/api/labels.csv``) or ``anomaly_class`` (the simulator's ``labels.csv``). When an id
+    appears more than once, the last row counts (the explorer's export is in id order).
+
+    Raises:
+        FileNotFoundError: no such file.
+        RankError: a missing column, a non-integer id or an empty class; the message names
+            the file, the line (header = 1) and the field.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"labels file {path} does not exist")
+    out: dict[int, str] = {}
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if not header:
+            raise RankError(f"{path}: line 1: empty file; expected a header with object_id and label (or anomaly_class)")
+        names = [h.strip().lstrip("#").strip() for h in header]
+        if "object_id" not in names:
+            raise RankError(f"{path}: line 1: missing column 'object_id' (header: {','.join(names)})")
+        column = "label" if "label" in names else "anomaly_class" if "anomaly_class" in names else None
+        if column is None:
+            raise RankError(f"{path}: line 1: missing column 'label' or 'anomaly_class' (header: {','.join(names)})")
+        i_id, i_class = names.index("object_id"), names.index(column)
+        for row in reader:
+            line = reader.line_num
+            if not row or all(not v.strip() for v in row):
+                continue
+            raw = row[i_id].strip() if i_id < len(row) else ""
+            if not _INT.fullmatch(raw) or not _INT64[0] <= int(raw) <= _INT64[1]:
+                raise RankError(f"{path}: line {line}: field object_id: {raw!r} is not an integer (int64) object id")
+            label = row[i_class].strip() if i_class < len(row) else ""
+            if not label:
+                raise RankError(f"{path}: line {line}: field {column}: empty")
+            out[int(raw)] = label
+    return out
+
+
+def database_labels(conn: psycopg.Connection) -> dict[int, str]:
+    """The newest label of each labelled object in ``object_label`` (any user)."""
+    rows = conn.execute(
+        "SELECT DISTINCT ON (object_id) object_id, label FROM object_label ORDER BY object_id, created_at DESC, id DESC"
+    ).fetchall()
+    return {int(oid): label for oid, label in rows}
+
+
+def label_digest(pairs: Mapping[int, bool]) -> str:
+    """sha256 of the sorted ``object_id,0|1`` lines: identifies a label set's content."""
+    h = hashlib.sha256()
+    for oid in sorted(pairs):
+        h.update(f"{oid},{int(bool(pairs[oid]))}\n".encode())
+    return h.hexdigest()
+
+
+# -- features -------------------------------------------------------------------------------
+def _run_row(conn: psycopg.Connection, run_id: int) -> tuple[str, int, str]:
+    row = conn.execute("SELECT status, sample_id, method FROM score_run WHERE id = %s", (run_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"no score run with id {run_id}")
+    if row[0] != "complete":
+        raise RankError(f"score run {run_id} is {row[0]}, not complete: finish it first (hscanom score)")
+    return row
+
+
+def load_features(conn: psycopg.Connection, run_id: int, *, prior_score: str | None = None) -> Features:
+    """The feature matrix of every object scored in ``run_id`` (see the module docstring).
+
+    Args:
+        prior_score: ``s_disc`` (default for WGAN runs), ``s_anom`` (default for DCAE runs,
+            which have no s_disc) or ``s_gen``.
+
+    Raises:
+        LookupError: no such run. RankError: the run is not complete, or has no such score.
+    """
+    _, sample_id, method = _run_row(conn, run_id)
+    prior_score = prior_score or ("s_anom" if method == "dcae" else "s_disc")
+    if prior_score not in ("s_disc", "s_gen", "s_anom"):
+        raise RankError(f"prior score must be s_disc, s_gen or s_anom, got {prior_score!r}")
+    cols = ", ".join(f"o.{c}" for c in (*SCORE_FEATURES, *METADATA_FEATURES))
+    rows = conn.execute(
+        f"SELECT o.object_id, o.{prior_score}, {cols} FROM scored_object o WHERE o.run_id = %s ORDER BY o.object_id", (run_id,)
+    ).fetchall()
+    if not rows:
+        raise RankError(f"score run {run_id} has no scored objects")
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    prior = np.array([np.nan if r[1] is None else float(r[1]) for r in rows], dtype=np.float64)
+    if np.isnan(prior).all():
+        raise RankError(f"score run {run_id} has no {prior_score} values (a DCAE run ranks by s_anom: --prior s_anom)")
+    table = np.array([[np.nan if v is None else float(v) for v in r[2:]] for r in rows], dtype=np.float64)
+    names = [*SCORE_FEATURES, *METADATA_FEATURES]
+    parts = [table]
+    index = {int(o): i for i, o in enumerate(ids)}
+    have = np.ones(len(ids), bool)
+    for kind in ("residual", "real"):
+        emb = conn.execute(
+            "SELECT e.object_id, e.vector FROM embedding e JOIN run_embedding_model rm "
+            "ON rm.run_id = e.run_id AND rm.kind = e.kind AND rm.model_id = e.model_id WHERE e.run_id = %s AND e.kind = %s",
+            (run_id, kind),
+        ).fetchall()
+        block = np.full((len(ids), len(emb[0][1]) if emb else 0), np.nan)
+        found = np.zeros(len(ids), bool)
+        for oid, vec in emb:
+            i = index.get(int(oid))
+            if i is not None:
+                block[i] = vec
+                found[i] = True
+        have &= found
+        parts.append(block)
+        names += [f"{kind}_{k}" for k in range(block.shape[1])]
+    dcae = conn.execute(
+        "SELECT max(id) FROM score_run WHERE sample_id = %s AND method = 'dcae' AND status = 'complete' AND id <> %s", (sample_id, run_id)
+    ).fetchone()[0]
+    if dcae is not None:
+        col = np.full((len(ids), 1), np.nan)
+        for oid, value in conn.execute("SELECT object_id, s_anom_sigma FROM anomaly_score_normalized WHERE run_id = %s", (dcae,)):
+            i = index.get(int(oid))
+            if i is not None and value is not None:
+                col[i, 0] = float(value)
+        parts.append(col)
+        names.append("dcae_s_anom_sigma")
+    x = np.concatenate(parts, axis=1)
+    x[~np.isfinite(x)] = np.nan
+    medians = np.nanmedian(np.where(np.isnan(x).all(axis=0), 0.0, x), axis=0) if len(x) else np.zeros(x.shape[1])
+    medians = np.where(np.isfinite(medians), medians, 0.0)
+    x = np.where(np.isnan(x), medians, x)
+    return Features(ids, x, names, prior, prior_score, float(have.mean()), dcae)
+
+
+# -- the model ------------------------------------------------------------------------------
+def prior_relevance(score: np.ndarray) -> np.ndarray:
+    """Percentile rank of ``score`` in [0, 1] (higher score -> higher; ties share the mean
+    rank; NaN -> 0). A monotone map, so it orders objects exactly as the score does."""
+    from scipy.stats import rankdata
+
+    score = np.asarray(score, np.float64)
+    filled = np.where(np.isnan(score), -np.inf, score)
+    if len(filled) < 2:
+        return np.ones(len(filled))
+    return (rankdata(filled, method="average") - 1.0) / (len(filled) - 1.0)
+
+
+def order(relevance: np.ndarray, object_ids: np.ndarray) -> np.ndarray:
+    """Rank (1 = first) by relevance descending, then object_id ascending: int64 (N,)."""
+    idx = np.lexsort((object_ids, -relevance))
+    out = np.empty(len(idx), np.int64)
+    out[idx] = np.arange(1, len(idx) + 1)
+    return out
+
+
+def fit_relevance(features: Features, labels: Mapping[int, bool], *, seed: int = 0, n_trees: int = N_TREES,
+                  prior_labels: float = PRIOR_WEIGHT_LABELS, max_features: str | float = MAX_FEATURES) -> Relevance:
+    """Relevance, uncertainty and rank of every object (see the module docstring).
+
+    Args:
+        labels: object_id -> interesting? (objects not in ``features`` are ignored).
+        seed: the forest's ``random_state``.
+        n_trees: trees of the forest.
+        prior_labels: n0 of the blend weight w = n / (n + n0).
+        max_features: the forest's ``max_features`` (features tried per split).
+    """
+    ids = features.object_ids
+    u = prior_relevance(features.prior)
+    index = {int(o): i for i, o in enumerate(ids)}
+    pos = np.array(sorted(index[o] for o in labels if o in index), dtype=np.int64)
+    y = np.array([bool(labels[int(ids[i])]) for i in pos], dtype=bool)
+    n = len(pos)
+    params = {"seed": seed, "prior_score": features.prior_score, "n_labels": n}
+    if n == 0 or y.all() or not y.any():
+        relevance, uncertainty, model = u.copy(), np.full(len(ids), PRIOR_UNCERTAINTY), "prior"
+        params["why_no_fit"] = "no labels" if n == 0 else "labels of one kind only"
+    else:
+        from sklearn.ensemble import RandomForestClassifier
+
+        forest = RandomForestClassifier(
+            n_estimators=n_trees, class_weight="balanced", max_features=max_features, min_samples_leaf=1, random_state=seed, n_jobs=1
+        ).fit(features.x[pos], y.astype(int))
+        votes = np.stack([t.predict_proba(features.x)[:, 1] for t in forest.estimators_])
+        p, spread = votes.mean(axis=0), votes.std(axis=0)
+        w = n / (n + prior_labels)
+        relevance, uncertainty, model = w * p + (1 - w) * u, spread, "random_forest"
+        params.update(weight=w, prior_labels=prior_labels, n_trees=n_trees, max_features=max_features, class_weight="balanced",
+                      min_samples_leaf=1, estimator="sklearn.ensemble.RandomForestClassifier")
+    relevance = np.clip(relevance, 0.0, 1.0)
+    if n:
+        relevance[pos] = y.astype(np.float64)
+        uncertainty[pos] = 0.0
+    return Relevance(relevance, uncertainty, order(relevance, ids), model, params)
+
+
+# -- the database ---------------------------------------------------------------------------
+def _labelled(labels: Mapping[int, str], interesting: Iterable[str], ids: np.ndarray) -> dict[int, bool]:
+    wanted = set(interesting)
+    scored = set(ids.tolist())
+    return {int(o): c in wanted for o, c in labels.items() if int(o) in scored}
+
+
+def resolve_labels(conn: psycopg.Connection, labels: str | Path | Mapping[int, str] | None) -> tuple[dict[int, str], str]:
+    """(object_id -> class, source text) from ``labels``: None or ``labels`` = the
+    ``object_label`` table; a path = a CSV (:func:`read_labels_csv`); a mapping as given."""
+    if labels is None or str(labels) == "labels":
+        return database_labels(conn), "object_label"
+    if isinstance(labels, Mapping):
+        return {int(k): str(v) for k, v in labels.items()}, "given"
+    path = Path(labels)
+    found = read_labels_csv(path)
+    return found, f"{path.resolve()} sha256:{sha256_file(path)}"
+
+
+def rank(
+    url: str,
+    run_id: int,
+    *,
+    labels: str | Path | Mapping[int, str] | None = None,
+    interesting: Iterable[str] = INTERESTING_CLASSES,
+    seed: int = 0,
+    prior_score: str | None = None,
+    source: str | None = None,
+    reuse: bool = True,
+    features: Features | None = None,
+) -> RankResult:
+    """Fit relevance on the labels and store a new ranking of every scored object of a run.
+
+    Args:
+        url: libpq URL.
+        labels: ``None``/``"labels"`` (``object_label``, newest label per object), a CSV path
+            (:func:`read_labels_csv`), or a mapping object_id -> class.
+        interesting: the classes that count as interesting (others: not interesting).
+        seed: seed of the forest.
+        prior_score: the unsupervised score (default s_disc; s_anom for DCAE runs).
+        source: what ``ranking.label_source`` records (default: from ``labels``).
+        reuse: return a stored ranking of the same run, label set and parameters instead of
+            writing an identical new one.
+        features: precomputed :func:`load_features` of the run (the oracle loop reuses them).
+
+    Returns:
+        :class:`RankResult`.
+
+    Raises:
+        LookupError: no such run. RankError: bad labels, incomplete run.
+        FileNotFoundError: no such labels file.
+    """
+    interesting = tuple(sorted(set(interesting)))
+    if not interesting:
+        raise RankError("no interesting classes given")
+    with psycopg.connect(url) as conn:
+        feats = features if features is not None else load_features(conn, run_id, prior_score=prior_score)
+        classes, found_source = resolve_labels(conn, labels)
+        pairs = _labelled(classes, interesting, feats.object_ids)
+        digest = label_digest(pairs)
+        fit = fit_relevance(feats, pairs, seed=seed)
+        params = {**fit.params, "interesting": list(interesting), "features": len(feats.names),
+                  "feature_groups": _groups(feats.names), "embedded_fraction": round(feats.embedded, 6), "dcae_run": feats.dcae_run}
+        notes = []
+        left_out = len(classes) - len(pairs)
+        if left_out:
+            notes.append(f"{left_out:,} labelled object(s) were not scored in run {run_id} and are left out")
+        if feats.embedded < 1.0:
+            notes.append(
+                f"{1 - feats.embedded:.1%} of the objects have no CAE embedding (median-filled): "
+                f"run `hscanom characterize --run {run_id} --all` to embed every scored object"
+            )
+        if fit.model == "prior":
+            notes.append(f"no model fitted ({fit.params['why_no_fit']}): the ranking is the unsupervised {feats.prior_score} order")
+        n_pos = int(sum(pairs.values()))
+        if reuse:
+            row = conn.execute(
+                "SELECT id FROM ranking WHERE run_id = %s AND label_digest = %s AND model = %s AND params = %s::jsonb ORDER BY id DESC LIMIT 1",
+                (run_id, digest, fit.model, json.dumps(params)),
+            ).fetchone()
+            if row:
+                return RankResult(row[0], run_id, len(feats.object_ids), len(pairs), n_pos, fit.model, digest, True, notes)
+        with conn.transaction():
+            ranking_id = conn.execute(
+                "INSERT INTO ranking (run_id, label_digest, label_source, n_labels, n_interesting, model, params) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb) RETURNING id",
+                (run_id, digest, source or found_source, len(pairs), n_pos, fit.model, json.dumps(params)),
+            ).fetchone()[0]
+            labelled = np.isin(feats.object_ids, np.fromiter(pairs.keys(), np.int64, len(pairs)))
+            with conn.cursor() as cur, cur.copy(
+                "COPY ranking_score (ranking_id, object_id, relevance, uncertainty, rank, labelled) FROM STDIN"
+            ) as copy:
+                for oid, rel, unc, rk, lab in zip(feats.object_ids.tolist(), fit.relevance.tolist(), fit.uncertainty.tolist(),
+                                                  fit.rank.tolist(), labelled.tolist()):
+                    copy.write_row((ranking_id, oid, rel, unc, rk, lab))
+    return RankResult(ranking_id, run_id, len(feats.object_ids), len(pairs), n_pos, fit.model, digest, False, notes)
+
+
+def _groups(names: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for n in names:
+        key = n.split("_")[0] if n.startswith(("residual_", "real_")) else n
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+def newest_ranking(conn: psycopg.Connection, run_id: int) -> int | None:
+    """Id of the newest ranking of a run, or None."""
+    return conn.execute("SELECT max(id) FROM ranking WHERE run_id = %s", (run_id,)).fetchone()[0]
+
+
+# -- what to label next ---------------------------------------------------------------------
+def queue_from(object_ids: np.ndarray, relevance: np.ndarray, uncertainty: np.ndarray, labelled: np.ndarray, n: int) -> list[tuple[int, str]]:
+    """The next ``n`` objects to label: (object_id, why) with why ``relevant`` or ``uncertain``.
+
+    Strategy: alternately the most relevant unlabelled object (exploitation: the person
+    confirms or rejects what the model puts on top, which is what they look at anyway and
+    what fixes the top of the list fastest) and the unlabelled object whose trees disagree
+    most (exploration: uncertainty sampling, the label that moves the decision boundary
+    most). Ties go to the more relevant, then the smaller object_id. Without a fitted model
+    every uncertainty is equal, so the queue is simply the top of the unsupervised ranking.
+    """
+    free = np.flatnonzero(~labelled)
+    by_rel = free[np.lexsort((object_ids[free], -relevance[free]))]
+    by_unc = free[np.lexsort((object_ids[free], -relevance[free], -uncertainty[free]))]
+    out: list[tuple[int, str]] = []
+    taken: set[int] = set()
+    streams = [iter(by_rel.tolist()), iter(by_unc.tolist())]
+    whys = ("relevant", "uncertain")
+    turn = 0
+    exhausted = [False, False]
+    while len(out) < n and not all(exhausted):
+        k = turn % 2
+        turn += 1
+        if exhausted[k]:
+            continue
+        for i in streams[k]:
+            if i not in taken:
+                taken.add(i)
+                out.append((int(object_ids[i]), whys[k]))
+                break
+        else:
+            exhausted[k] = True
+    return out
+
+
+def queue(url: str, run_id: int, n: int = 20, *, ranking_id: int | None = None) -> list[dict]:
+    """The next ``n`` objects to label in a run (see :func:`queue_from`), from the newest
+    ranking of the run (or ``ranking_id``). Objects labelled since that ranking was made
+    (``object_label``) are left out too.
+
+    Returns:
+        dicts with object_id (int), why, rank, relevance, uncertainty, s_disc_sigma.
+
+    Raises:
+        LookupError: no such run, or the run has no ranking yet (run ``hscanom rank`` first).
+    """
+    if n < 1:
+        raise RankError(f"n must be >= 1, got {n}")
+    with psycopg.connect(url) as conn:
+        _run_row(conn, run_id)
+        if ranking_id is None:
+            ranking_id = newest_ranking(conn, run_id)
+            if ranking_id is None:
+                raise LookupError(f"run {run_id} has no ranking yet: run `hscanom rank --run {run_id}` first")
+        elif conn.execute("SELECT 1 FROM ranking WHERE id = %s AND run_id = %s", (ranking_id, run_id)).fetchone() is None:
+            raise LookupError(f"ranking {ranking_id} is not a ranking of run {run_id}")
+        rows = conn.execute(
+            "SELECT s.object_id, s.relevance, s.uncertainty, s.rank, s.labelled OR EXISTS (SELECT 1 FROM object_label l WHERE l.object_id = s.object_id), "
+            "n.s_disc_sigma FROM ranking_score s LEFT JOIN anomaly_score_normalized n ON n.run_id = %s AND n.object_id = s.object_id "
+            "WHERE s.ranking_id = %s ORDER BY s.object_id",
+            (run_id, ranking_id),
+        ).fetchall()
+    ids = np.array([r[0] for r in rows], np.int64)
+    rel = np.array([r[1] for r in rows], np.float64)
+    unc = np.array([r[2] for r in rows], np.float64)
+    lab = np.array([r[4] for r in rows], bool)
+    by_id = {r[0]: r for r in rows}
+    out = []
+    for oid, why in queue_from(ids, rel, unc, lab, n):
+        r = by_id[oid]
+        out.append({"object_id": oid, "why": why, "rank": r[3], "relevance": r[1], "uncertainty": r[2], "s_disc_sigma": r[5], "ranking_id": ranking_id})
+    return out
+
+
+Progress = Callable[[str], None]

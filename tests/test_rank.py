@@ -1,0 +1,277 @@
+"""Ranking by relevance learnt from labels (active learning), its queue and the simulated astronomer.
+
+Uses the session's scored pipeline database (120 simulated objects, 10% injected anomalies,
+32 x 32 images) and the simulator's truth file.
+"""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import psycopg
+import pytest
+from starlette.testclient import TestClient
+from typer.testing import CliRunner
+
+from hscanom.cli import app
+from hscanom.ml import characterize as ch
+from hscanom.ml import oracle as orc
+from hscanom.ml import rank as rk
+from hscanom.samples import create_sample
+
+
+def _text(result) -> str:
+    """CLI output with Rich's line wrapping undone."""
+    return " ".join(result.output.split())
+
+
+def _truth(cfg) -> dict[int, str]:
+    with open(cfg.sim_dir / "labels.csv", newline="") as f:
+        return {int(r["object_id"]): r["anomaly_class"] for r in csv.DictReader(f)}
+
+
+def _ranking(url: str, ranking_id: int) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT object_id, relevance, uncertainty, rank, labelled FROM ranking_score WHERE ranking_id = %s ORDER BY rank", (ranking_id,)
+        ).fetchall()
+
+
+def _some_labels(url: str, run_id: int, cfg, n_each: int = 3) -> dict[int, str]:
+    """``n_each`` interesting and ``n_each`` other objects of the run, with their true classes."""
+    truth = _truth(cfg)
+    with psycopg.connect(url) as conn:
+        scored = [r[0] for r in conn.execute("SELECT object_id FROM anomaly_score WHERE run_id = %s ORDER BY object_id", (run_id,))]
+    pos = [o for o in scored if truth.get(o) in orc.INTERESTING][:n_each]
+    neg = [o for o in scored if truth.get(o) not in orc.INTERESTING][:n_each]
+    assert len(pos) == n_each and len(neg) == n_each
+    return {o: truth[o] for o in pos + neg}
+
+
+def test_zero_labels_rank_is_the_unsupervised_order(scored_db):
+    url, _cfg, state = scored_db
+    run = state.run_id
+    out = CliRunner().invoke(app, ["rank", "--run", str(run)])
+    assert out.exit_code == 0, out.output
+    assert "from 0 labels" in _text(out) and "model prior" in _text(out) and "unsupervised s_disc order" in _text(out)
+    with psycopg.connect(url) as conn:
+        ranking_id, n_labels, model = conn.execute("SELECT id, n_labels, model FROM ranking WHERE run_id = %s", (run,)).fetchone()
+        expected = [r[0] for r in conn.execute(
+            "SELECT object_id FROM anomaly_score WHERE run_id = %s ORDER BY s_disc DESC, object_id", (run,))]
+    rows = _ranking(url, ranking_id)
+    assert (n_labels, model) == (0, "prior")
+    assert [r[0] for r in rows] == expected
+    assert [r[3] for r in rows] == list(range(1, len(expected) + 1))
+    assert all(0.0 <= r[1] <= 1.0 for r in rows) and rows[0][1] == 1.0 and rows[-1][1] == 0.0
+    # the same call again finds the stored ranking
+    again = CliRunner().invoke(app, ["rank", "--run", str(run)])
+    assert f"the same as stored ranking {ranking_id}" in _text(again)
+    # immutable
+    with psycopg.connect(url) as conn, pytest.raises(psycopg.errors.RaiseException, match="immutable"):
+        conn.execute("UPDATE ranking_score SET relevance = 0.5 WHERE ranking_id = %s", (ranking_id,))
+
+
+def test_same_labels_and_seed_give_the_same_ranking(scored_db, tmp_path):
+    url, cfg, state = scored_db
+    run = state.run_id
+    labels = _some_labels(url, run, cfg)
+    path = tmp_path / "labels.csv"
+    path.write_text("object_id,label\n" + "".join(f"{o},{c}\n" for o, c in labels.items()))
+    first = rk.rank(url, run, labels=path, seed=7, reuse=False)
+    second = rk.rank(url, run, labels=path, seed=7, reuse=False)
+    other_seed = rk.rank(url, run, labels=path, seed=8, reuse=False)
+    assert first.ranking_id != second.ranking_id
+    assert (first.model, first.n_labels, first.n_interesting) == ("random_forest", 6, 3)
+    assert first.label_digest == second.label_digest == other_seed.label_digest
+    a, b, c = _ranking(url, first.ranking_id), _ranking(url, second.ranking_id), _ranking(url, other_seed.ranking_id)
+    assert a == b
+    assert [r[1] for r in a] != [r[1] for r in c]  # the seed matters
+    # labelled objects: relevance = label, uncertainty 0; the interesting ones come first
+    top = {r[0]: r for r in a[:3]}
+    assert set(top) == {o for o, k in labels.items() if k in orc.INTERESTING}
+    assert all(r[1] == 1.0 and r[2] == 0.0 and r[4] for r in top.values())
+    # with zero labels the order differs from this one
+    assert [r[0] for r in a] != [r[0] for r in _ranking(url, rk.rank(url, run, labels={}).ranking_id)]
+
+
+def test_bad_label_files_are_refused_with_file_line_and_field(scored_db, tmp_path):
+    url, _cfg, state = scored_db
+    bad = tmp_path / "bad.csv"
+    bad.write_text("object_id,label\n1,merger\n2.5,merger\n")
+    out = CliRunner().invoke(app, ["rank", "--run", str(state.run_id), "--labels", str(bad)])
+    assert out.exit_code == 1 and "Traceback" not in out.output
+    assert "bad.csv: line 3: field object_id: '2.5' is not an integer" in _text(out)
+    nocol = tmp_path / "nocol.csv"
+    nocol.write_text("object_id,kind\n1,x\n")
+    out = CliRunner().invoke(app, ["rank", "--run", str(state.run_id), "--labels", str(nocol)])
+    assert out.exit_code == 1 and "line 1: missing column 'label' or 'anomaly_class'" in _text(out)
+    out = CliRunner().invoke(app, ["rank", "--run", "999"])
+    assert out.exit_code == 1 and "no score run with id 999" in _text(out)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM ranking").fetchone()[0] == 0
+
+
+def test_explorer_label_changes_the_next_ranking_and_queue_skips_labelled(scored_db):
+    from hscanom.explorer.app import create_app
+
+    url, cfg, state = scored_db
+    run = state.run_id
+    client = TestClient(create_app(url))
+    first = client.post(f"/api/runs/{run}/rank", json={})
+    assert first.status_code == 201, first.text
+    before = _ranking(url, first.json()["ranking_id"])
+    queue = client.get(f"/api/runs/{run}/queue?n=4").json()["queue"]
+    assert [q["object_id"] for q in queue] == [str(r[0]) for r in before[:4]]  # no model yet: the top of the ranking
+    labels = _some_labels(url, run, cfg, n_each=2)
+    vocabulary = {"merger_tidal": "merger", "blue_clumpy": "star_forming_clump"}
+    for oid, cls in labels.items():
+        label = vocabulary.get(cls, cls if cls in rk.INTERESTING_CLASSES or cls in rk.ARTEFACT_CLASSES else "not_interesting")
+        r = client.post("/api/labels", json={"object_id": str(oid), "label": label, "user_name": "ada", "run": run})
+        assert r.status_code == 201, r.text
+    second = client.post(f"/api/runs/{run}/rank", json={})
+    assert second.status_code == 201
+    body = second.json()
+    assert body["n_labels"] == 4 and body["model"] == "random_forest" and body["ranking_id"] != first.json()["ranking_id"]
+    after = _ranking(url, body["ranking_id"])
+    assert [r[0] for r in after] != [r[0] for r in before]
+    assert {r[0] for r in after if r[4]} == set(labels)
+    queued = client.get(f"/api/runs/{run}/queue?n=6").json()["queue"]
+    assert len(queued) == 6 and not {int(q["object_id"]) for q in queued} & set(labels)
+    assert {q["why"] for q in queued} == {"relevant", "uncertain"}
+    # the scatter can be coloured by the newest ranking's relevance
+    pts = client.get(f"/api/runs/{run}/points?color=relevance&space=scores").json()
+    rel = dict(zip(pts["object_id"], pts["color"]))
+    assert all(rel[str(o)] == 1.0 for o, c in labels.items() if c in orc.INTERESTING)
+    # CLI queue agrees with the API
+    out = CliRunner().invoke(app, ["rank", "queue", "--run", str(run), "-n", "6"])
+    assert out.exit_code == 0 and all(q["object_id"] in _text(out) for q in queued)
+
+
+def _poisoned(clean: dict[int, str], asked: set[int], path) -> None:
+    """The truth file, but every object never asked about has an unparseable class."""
+    with open(path, "w") as f:
+        f.write("object_id,anomaly_class\n")
+        for oid, cls in clean.items():
+            f.write(f"{oid},{cls if oid in asked else '<poison>'}\n")
+
+
+def test_oracle_rounds_are_stored_and_never_read_unlabelled_truth(scored_db, tmp_path):
+    url, cfg, state = scored_db
+    run = state.run_id
+    truth_file = cfg.sim_dir / "labels.csv"
+    clean = _truth(cfg)
+    asked: list[int] = []
+    real_label = orc.Oracle.label
+
+    def spy(self, object_id):
+        asked.append(int(object_id))
+        return real_label(self, object_id)
+
+    orc.Oracle.label = spy
+    try:
+        result = orc.evaluate_oracle(url, run, truth_file, rounds=2, per_round=5)
+    finally:
+        orc.Oracle.label = real_label
+    assert len(asked) == len(set(asked)) == 10
+    table = result.rounds
+    assert list(table["round"]) == [0, 1, 2] and list(table["n_labels"]) == [0, 5, 10]
+    assert table.loc[0, "roc_auc"] == pytest.approx(result.baseline["roc_auc"])  # round 0 is the s_disc ranking
+    assert table.loc[2, "roc_auc"] > table.loc[0, "roc_auc"]
+
+    poisoned = tmp_path / "poisoned.csv"
+    _poisoned(clean, set(asked), poisoned)
+    with pytest.raises(orc.OracleError, match="line .*: field anomaly_class: '<poison>'"):
+        orc.Oracle(poisoned).label(next(o for o in clean if o not in asked))
+    out = CliRunner().invoke(app, ["evaluate", "--run", str(run), "--oracle", str(poisoned), "--truth", str(truth_file),
+                                   "--rounds", "2", "--per-round", "5"])
+    assert out.exit_code == 0, out.output
+    assert "round 2" in _text(out) and "s_disc (unsupervised)" in _text(out)
+    with psycopg.connect(url) as conn:
+        evaluations = conn.execute("SELECT id, params FROM evaluation WHERE run_id = %s ORDER BY id", (run,)).fetchall()
+        metrics = conn.execute(
+            "SELECT score, anomaly_class, roc_auc FROM evaluation_metric WHERE evaluation_id = %s ORDER BY score", (evaluations[-1][0],)
+        ).fetchall()
+    assert len(evaluations) == 2
+    first, second = (e[1]["per_round_figures"] for e in evaluations)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "ranking_id"} for r in rows]  # noqa: E731
+    assert strip(first) == strip(second)  # the poison was never read
+    assert [m[0] for m in metrics] == ["relevance_round0", "relevance_round1", "relevance_round2", "s_disc"]
+    assert {m[1] for m in metrics} == {"interesting"}
+
+
+def test_embed_all_embeds_every_scored_object_and_resumes_after_a_kill(scored_db, tmp_path, monkeypatch):
+    url, cfg, state = scored_db
+    monkeypatch.setenv("HSCANOM_HOME", str(tmp_path))  # the CLI call below finds the CAEs trained here
+    run = state.run_id
+    with psycopg.connect(url) as conn:
+        top = [r[0] for r in conn.execute("SELECT object_id FROM anomaly_score WHERE run_id = %s ORDER BY s_disc DESC LIMIT 12", (run,))]
+        n_scored = conn.execute("SELECT count(*) FROM anomaly_score WHERE run_id = %s", (run,)).fetchone()[0]
+    create_sample("top12", "SELECT unnest(%(ids)s::bigint[]) AS object_id", params={"ids": top}, url=url)
+    with pytest.raises(ch.CharacterizeError, match="characterize --run"):
+        ch.embed_all(url, run)
+    ch.characterize(url, run, home=tmp_path, sample="top12", max_epochs=1, gmm_components=2)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_first(stage, done, total, info):
+        raise Killed
+
+    with pytest.raises(Killed):
+        ch.embed_all(url, run, batch=16, progress=kill_after_first)
+    with psycopg.connect(url) as conn:
+        partial = conn.execute("SELECT count(*) FROM embedding WHERE run_id = %s AND kind = 'residual'", (run,)).fetchone()[0]
+    assert partial == 12 + 16
+    out = CliRunner().invoke(app, ["characterize", "--run", str(run), "--sample", "top12", "--max-epochs", "1", "--gmm-components", "2", "--all"])
+    assert out.exit_code == 0, out.output
+    assert f"--all: {n_scored:,} scored objects" in _text(out)
+    with psycopg.connect(url) as conn:
+        per_kind = dict(conn.execute(
+            "SELECT kind, count(DISTINCT object_id) FROM embedding WHERE run_id = %s GROUP BY kind", (run,)).fetchall())
+        models = conn.execute("SELECT count(DISTINCT model_id) FROM embedding WHERE run_id = %s", (run,)).fetchone()[0]
+        feats = rk.load_features(conn, run)
+    assert per_kind == {"residual": n_scored, "real": n_scored} and models == 2
+    assert feats.embedded == 1.0 and feats.x.shape == (n_scored, len(rk.SCORE_FEATURES) + len(rk.METADATA_FEATURES) + 128)
+    assert np.isfinite(feats.x).all() and feats.object_ids.dtype == np.int64
+    again = ch.embed_all(url, run)
+    assert again.written == {"residual": 0, "real": 0}
+
+
+def test_release_and_report_carry_the_newest_ranking(scored_db, tmp_path):
+    import json
+
+    import pandas as pd
+
+    from hscanom.catalog import release
+    from hscanom.catalog.release import verify
+    from hscanom.report import build_report
+    from hscanom.sql import load, run as run_query
+
+    from test_release import _characterised
+
+    url, cfg, state = scored_db
+    run = state.run_id
+    _characterised(url, run)
+    without = release.cut(url, "plain", run, out=tmp_path / "rel")
+    assert "relevance" not in pd.read_parquet(without.path / "anomaly_catalog_hsc_extended.parquet").columns
+    result = orc.evaluate_oracle(url, run, cfg.sim_dir / "labels.csv", rounds=1, per_round=6)
+    newest = int(result.rounds["ranking_id"].iloc[-1])
+    info = release.cut(url, "ranked", run, out=tmp_path / "rel")
+    assert verify(info.path) == []
+    manifest = json.loads((info.path / "manifest.json").read_text())
+    assert manifest["ranking"]["id"] == newest and manifest["ranking"]["n_labels"] == 6
+    ext = pd.read_parquet(info.path / "anomaly_catalog_hsc_extended.parquet")
+    stored = {r[0]: r for r in _ranking(url, newest)}
+    assert len(ext) == len(stored)
+    for oid, rel, rank in zip(ext["object_id"], ext["relevance"], ext["relevance_rank"]):
+        assert rel == stored[int(oid)][1] and rank == stored[int(oid)][3]
+    assert "relevance_rank" in (info.path / "README.md").read_text()
+
+    top = run_query(load("top-ranked"), {"ranking_id": newest, "limit": 5}, url=url)
+    assert [int(r[1]) for r in top.rows] == [r[0] for r in _ranking(url, newest)[:5]]
+
+    index = build_report(url, run, tmp_path / "report")
+    page = index.read_text()
+    assert (tmp_path / "report" / "ranking_rounds.png").is_file() and "ranking_rounds.png" in page
+    assert f"Evaluation {result.evaluation_id}" in page
