@@ -298,17 +298,14 @@ def _check_one(shard_id: int, path: Path, sha: str | None) -> ShardCheck:
 def run_packed_image(object_id: str) -> str:
     """SQL of ``LEFT JOIN LATERAL (...) p ON true``: the packed image a score run reads.
 
-    For the object ``object_id`` (an SQL expression), with a score run joined as ``r`` and the
-    stamp side as the parameter ``%(size)s``: ``p.shard_id`` and ``p.row`` of its
-    packed image of that size, from a shard of the run's sample first, then the lowest shard
-    id (NULL columns when the object has none). Scoring, characterisation, releases and the
-    report all use this one choice, so they read the same pixels.
+    For the object ``object_id`` (an SQL expression), with a score run joined as ``r``:
+    ``p.shard_id`` and ``p.row`` of its packed image (NULL columns when it has none), as
+    chosen by the SQL function ``run_packed_image(run_id, object_id)`` of migration 0009 --
+    a shard of the run's image size, from the run's sample first, then the lowest shard id.
+    Scoring, characterisation, releases, the report and the explorer all use this one
+    choice, so they read the same pixels.
     """
-    return f"""LEFT JOIN LATERAL (
-        SELECT pi.shard_id, pi.row FROM packed_image pi JOIN image_shard sh ON sh.id = pi.shard_id
-         WHERE pi.object_id = {object_id} AND sh.kind = 'packed' AND (sh.config ->> 'size')::int = %(size)s
-         ORDER BY (sh.sample_id IS NOT DISTINCT FROM r.sample_id) DESC, pi.shard_id
-         LIMIT 1) p ON true"""
+    return f"LEFT JOIN LATERAL run_packed_image(r.id, {object_id}) p ON true"
 
 
 def sample_shards(sample: str, *, size: int = 96, url: str | None = None) -> list[Path]:

@@ -120,7 +120,7 @@ def _seconds_to_next_expiry(conn: psycopg.Connection, run_id: int) -> float | No
     return max(float(row[1] or 0.0), 0.0)
 
 
-def _batch_members(conn: psycopg.Connection, run_id: int, c: Claim, image_size: int):
+def _batch_members(conn: psycopg.Connection, run_id: int, c: Claim):
     """(object_ids, packed locations, missing ids) of the claimed batch, in idx order."""
     rows = conn.execute(
         f"""
@@ -132,7 +132,7 @@ def _batch_members(conn: psycopg.Connection, run_id: int, c: Claim, image_size: 
          WHERE r.id = %(run)s AND m.idx >= %(lo)s AND m.idx < %(hi)s
          ORDER BY m.idx
         """,
-        {"run": run_id, "lo": c.idx_lo, "hi": c.idx_hi, "size": image_size},
+        {"run": run_id, "lo": c.idx_lo, "hi": c.idx_hi},
     ).fetchall()
     present = [(oid, uri, row) for oid, uri, row in rows if uri is not None]
     missing = [oid for oid, uri, _ in rows if uri is None]
@@ -238,7 +238,7 @@ def work(
                 continue
             if scorer is None:
                 scorer, cfg = scorer_factory()
-            present, missing = _batch_members(conn, run_id, c, cfg.image_size)
+            present, missing = _batch_members(conn, run_id, c)
             shard = None
             ids = np.array([p[0] for p in present], dtype=np.int64)
             scores = None
