@@ -8,7 +8,7 @@ For each member of a sample (``sample_member``, in ``idx`` order) :func:`pack_sa
    the ``IMAGE`` WCS, with :class:`astropy.nddata.Cutout2D` (``mode='partial'``,
    ``fill_value=0``: pixels beyond the file's edge are 0, the sky level);
 3. maps the three bands with the shared preprocessing
-   :func:`hscanom.ml.preprocess.preprocess` (Lupton asinh RGB, stretch 0.5, Q 15,
+   :func:`hscanom.imaging.preprocess` (Lupton asinh RGB, stretch 0.5, Q 15,
    minimum 0, 8-bit quantised, in [0, 1]) -- the exact function training and scoring use;
 4. appends the batch to the current shard (:mod:`hscanom.ingest.shards`).
 
@@ -49,7 +49,7 @@ from hscanom import db
 from hscanom.checksum import sha256_file
 from hscanom.config import Settings
 from hscanom.ingest import shards
-from hscanom.ml import preprocess as pp
+from hscanom import imaging as pp
 
 __all__ = [
     "PACK_BANDS",
@@ -130,7 +130,7 @@ def pack_config(size: int = 96) -> dict:
         "images_scale": "1/255",
         "centring": "catalog (ra, dec) through the IMAGE WCS; astropy Cutout2D mode=partial fill_value=0",
         "preprocessing": {
-            "function": f"{PREPROCESS.__module__}.{PREPROCESS.__name__}",
+            "function": pp.RECORDED_NAME,
             "stretch": pp.LUPTON_STRETCH,
             "Q": pp.LUPTON_Q,
             "minimum": pp.LUPTON_MINIMUM,

@@ -35,7 +35,7 @@ from hscanom import __version__
 from hscanom.checksum import sha256_file
 from hscanom.ingest.pack import run_packed_image
 from hscanom.ingest.shards import read_rows
-from hscanom.ml.preprocess import to_uint8
+from hscanom.imaging import to_uint8
 
 CHANNEL = "hscanom_score"
 

@@ -7,7 +7,7 @@ import time
 import typer
 
 from hscanom import db
-from hscanom.cli._common import console, reported_errors
+from hscanom.cli._common import StageBars, console, reported_errors
 from hscanom.config import Settings
 from hscanom.embedded import EmbeddedError
 
@@ -41,7 +41,8 @@ def demo(
             console.print(f"[bold green]{stage:>12}[/] {message} [dim]({now - clock[0]:.0f} s)[/]")
             clock[0] = now
 
-        state = pipeline.run(cfg, url, report=report, progress=True)
+        with StageBars() as bars:
+            state = pipeline.run(cfg, url, report=report, progress=bars)
     console.rule(f"done in {time.perf_counter() - started:.0f} s")
     console.print(f"release: {state.extra['release_dir']}")
     console.print(f"report:  {state.extra['report']}")

@@ -6,7 +6,7 @@ Where the pixels are:
 
 * real: ``packed_image(shard_id, object_id, row)`` -> ``image_shard.uri`` (kind ``packed``),
   read with :func:`hscanom.ingest.shards.read_rows` (float32 in [0, 1] -> 8 bits with
-  :func:`hscanom.ml.preprocess.to_uint8`). With a run, the image that run scored: the SQL
+  :func:`hscanom.imaging.to_uint8`). With a run, the image that run scored: the SQL
   function ``run_packed_image(run_id, object_id)`` (migration 0009), the scorer's own rule.
   Without one, the newest packed image of the object.
 * reconstruction / residual: ``anomaly_score.result_shard_id/result_row`` -> the result
@@ -32,7 +32,7 @@ from PIL import Image
 from hscanom.explorer.params import ApiError
 from hscanom.explorer.queries import IMAGE_KINDS, connection, newest_run_of
 from hscanom.ingest.shards import ShardError, read_rows
-from hscanom.ml.preprocess import to_uint8
+from hscanom.imaging import to_uint8
 
 #: Default size of the PNG cache [bytes].
 CACHE_BYTES = 64 << 20
