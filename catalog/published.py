@@ -30,6 +30,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from hscanom.atomic import atomic_path
 from hscanom.catalog.formats import ColumnSpec
 
 __all__ = [
@@ -113,10 +114,8 @@ def catalog_frame(idx: np.ndarray, object_id: np.ndarray, ra, dec, s_disc_sigma,
 def write_pickle(path: str | Path, frame) -> Path:
     """Pickle ``frame`` (protocol :data:`PICKLE_PROTOCOL`), through a temporary name."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         pickle.dump(frame, fh, protocol=PICKLE_PROTOCOL)
-    os.replace(tmp, path)
     return path
 
 
@@ -134,10 +133,8 @@ def write_embedding_array(path: str | Path, latents: np.ndarray, idx: np.ndarray
         rows[k, 1] = int(idx[k])
         rows[k, 2] = float(scores[k])
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.save(fh, rows, allow_pickle=True)
-    os.replace(tmp, path)
     return path
 
 

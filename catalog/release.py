@@ -50,11 +50,10 @@ from hscanom.catalog.formats import ColumnSpec
 from hscanom.catalog.images import ImageReader
 from hscanom.checksum import sha256_file
 from hscanom.ingest.pack import run_packed_image
+from hscanom.scores import THRESHOLD_SIGMA  # of the high-anomaly files, on discriminator_score_normalized
 
 __all__ = ["EXTENDED_COLUMNS", "ReleaseError", "ReleaseInfo", "cut", "list_releases", "show", "verify"]
 
-#: Threshold of the high-anomaly files [sigma] on discriminator_score_normalized.
-THRESHOLD_SIGMA = 3.0
 MANIFEST = "manifest.json"
 README = "README.md"
 MANIFEST_FORMAT = "hscanom-release"

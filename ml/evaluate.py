@@ -41,8 +41,8 @@ import pandas as pd
 import psycopg
 
 from hscanom.checksum import sha256_file
+from hscanom.scores import SCORES
 
-SCORES = ("s_gen", "s_disc", "s_anom")
 NORMAL = "normal"
 ALL = "all"
 #: ``truth`` value meaning the ``object_label`` table.

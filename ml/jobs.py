@@ -32,6 +32,7 @@ import numpy as np
 import psycopg
 
 from hscanom import __version__
+from hscanom.atomic import atomic_path
 from hscanom.checksum import sha256_file
 from hscanom.ingest.pack import run_packed_image
 from hscanom.ingest.shards import read_rows
@@ -141,15 +142,12 @@ def _batch_members(conn: psycopg.Connection, run_id: int, c: Claim):
 
 def _write_result_shard(path: Path, object_ids: np.ndarray, reals, reconstructions) -> None:
     """Reconstructions and |residuals| as uint8 RGB, written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".h5.tmp")
     rec8 = to_uint8(reconstructions)
     res8 = to_uint8(np.abs(reals - reconstructions))
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("object_ids", data=np.asarray(object_ids, np.int64))
         for name, data in (("reconstructed", rec8), ("residuals", res8)):
             f.create_dataset(name, data=data, chunks=(1, *data.shape[1:]), compression="gzip", compression_opts=4, shuffle=True)
-    os.replace(tmp, path)
 
 
 def _values(column, n: int) -> list[float | None]:

@@ -25,6 +25,7 @@ import psycopg
 from hscanom.ml import jobs, registry
 from hscanom.ml.config import WganConfig
 from hscanom.samples import get_sample
+from hscanom.scores import SCORES
 
 Progress = Callable[[int, int, dict], None]
 
@@ -264,7 +265,7 @@ def high_anomaly_sample(url: str, run_id: int, sigma: float = 3.0, score: str | 
         if row is None:
             raise LookupError(f"no score run {run_id}")
         score = METHODS.get(row[0], "s_disc")
-    if score not in ("s_gen", "s_disc", "s_anom"):
+    if score not in SCORES:
         raise ValueError(f"unknown score column {score!r}; choose s_gen, s_disc or s_anom")
     name = f"run{run_id}-{score[2:]}{sigma:g}sigma"
     try:

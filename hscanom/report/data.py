@@ -23,12 +23,7 @@ import psycopg
 
 from hscanom.ingest.pack import run_packed_image
 from hscanom.ingest.shards import read_rows
-
-#: The three scores, in the order the figures show them.
-SCORES: tuple[str, ...] = ("s_gen", "s_disc", "s_anom")
-
-#: Threshold of the high-anomaly selections [sigma] (the paper's 3 sigma).
-THRESHOLD_SIGMA = 3.0
+from hscanom.scores import SCORES, THRESHOLD_SIGMA  # the figures' order; the high-anomaly cut [sigma]
 
 #: scored_object columns the figures use, besides the scores.
 METADATA_COLUMNS: tuple[str, ...] = (
