@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psycopg
 
+from hscanom import db
 from hscanom.checksum import sha256_file
 from hscanom.ml.config import WganConfig, preset
 from hscanom.progress import Progress, counted, training_steps
@@ -122,7 +123,7 @@ def stage_ingest(cfg: PipelineConfig, state: PipelineState, report: Report, prog
 
     sim = state.sim_dir
     catalog = (sim / "catalog.csv").resolve()
-    with psycopg.connect(state.url) as conn:
+    with db.connect(state.url) as conn:
         catalog_done = _batch_done(conn, "catalog", str(catalog), sha256_file(catalog))
         masks_done = conn.execute("SELECT EXISTS (SELECT 1 FROM bright_star_mask WHERE mask_version = %s)", (SIM_MASK_VERSION,)).fetchone()[0]
         cutouts_done = _batch_done(conn, "cutouts", str((sim / "cutouts").resolve()))
@@ -182,7 +183,7 @@ def stage_score(cfg: PipelineConfig, state: PipelineState, report: Report, progr
     n = get_sample(state.sample, state.url).n_members
     on_batch = counted(progress, "score", n) if progress else None
     state.run_id = runs.score(state.url, state.wgan_id, state.sample, cfg.home, batch_size=cfg.score_batch, on_batch=on_batch)
-    with psycopg.connect(state.url) as conn:
+    with db.connect(state.url) as conn:
         scored, high = conn.execute(
             "SELECT count(*), count(*) FILTER (WHERE s_disc_sigma > 3) FROM anomaly_score_normalized WHERE run_id = %s",
             (state.run_id,),

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 
+from hscanom import db
 from hscanom.checksum import sha256_file
 from hscanom.scores import SCORES
 
@@ -328,7 +329,7 @@ def evaluate(
         TruthError: no truth given, or a malformed truth file (file, line and field named).
         LookupError: an unknown run.
     """
-    with psycopg.connect(url) as conn:
+    with db.connect(url) as conn:
         runs = _runs(conn, run_id, compare)
         gt = load_truth(conn, truth)
         classes = gt.anomaly_classes

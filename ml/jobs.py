@@ -31,7 +31,7 @@ import h5py
 import numpy as np
 import psycopg
 
-from hscanom import __version__
+from hscanom import __version__, db
 from hscanom.atomic import atomic_path
 from hscanom.checksum import sha256_file
 from hscanom.ingest.pack import run_packed_image
@@ -220,7 +220,7 @@ def work(
     worker = worker_name()
     done = 0
     scorer = cfg = None
-    with psycopg.connect(url, autocommit=True) as conn:
+    with db.connect(url, autocommit=True) as conn:
         conn.execute(f"LISTEN {CHANNEL}")
         conn.execute("UPDATE score_run SET status = 'running' WHERE id = %s AND status = 'pending'", (run_id,))
         while max_batches is None or done < max_batches:

@@ -57,9 +57,8 @@ def demo(
 
 def _top_object(url: str, run_id: int) -> int | None:
     """The run's highest-s_disc object that has a residual embedding (for the `similar` hint)."""
-    import psycopg
 
-    with psycopg.connect(url) as conn:
+    with db.connect(url) as conn:
         row = conn.execute(
             "SELECT s.object_id FROM anomaly_score s JOIN embedding e ON e.run_id = s.run_id AND e.object_id = s.object_id "
             "AND e.kind = 'residual' WHERE s.run_id = %s ORDER BY s.s_disc DESC NULLS LAST LIMIT 1",
