@@ -1,6 +1,6 @@
 # hscanom: the two commands a newcomer needs.
 #   make demo   set up everything, then run the main job on the embedded database
-#   make test   set up everything, then run the test suite
+#   make test   set up everything, check the import layers (lint-imports), run the test suite
 # Both install what is missing (Debian packages, .venv, the package) and skip what exists.
 
 PYTHON ?= python3
@@ -14,6 +14,7 @@ demo: setup
 	$(BIN)/hscanom demo
 
 test: setup
+	$(BIN)/python scripts/lint_imports.py
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 setup: system venv

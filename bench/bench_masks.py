@@ -2,7 +2,7 @@
 
 On a throwaway embedded cluster (or ``HSCANOM_DATABASE_URL``): loads 1M objects over a
 300 deg^2 field crossing ra = 0, writes a DS9 file of 25,000 circles (radius law of
-DESIGN.md for stars of magnitude 8-18) and 25,000 rotated boxes (ghosts, 20"-3' sides),
+docs/architecture.md for stars of magnitude 8-18) and 25,000 rotated boxes (ghosts, 20"-3' sides),
 loads it with ``hscanom.ingest.masks.ingest_masks``, then times flagging every object with
 one query over ``bright_star_masked_object`` (pgSphere, GiST index on the objects' points).
 

@@ -26,15 +26,15 @@ import datetime as dt
 import decimal
 import json
 import math
-import os
 import warnings
 from collections.abc import Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from hscanom.atomic import atomic_path
 
 __all__ = ["FORMATS", "ColumnSpec", "columns_from_rows", "format_of", "write_csv", "write_fits", "write_parquet", "write_table"]
 
@@ -108,17 +108,7 @@ def _is_text(column: np.ndarray) -> bool:
 
 
 # -- atomic writes ------------------------------------------------------------------------
-@contextmanager
-def _atomic(path: Path):
-    """Yield a temporary path next to ``path``; rename it to ``path`` when the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+_atomic = atomic_path  # the one temp-file-then-os.replace helper
 
 
 # -- CSV ----------------------------------------------------------------------------------

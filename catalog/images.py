@@ -26,7 +26,7 @@ import numpy as np
 from h5py import h5z
 
 from hscanom.ingest.shards import FORMAT as PACKED_FORMAT
-from hscanom.ml.preprocess import to_uint8
+from hscanom.imaging import to_uint8
 
 __all__ = ["ImageReader", "ImageReadError"]
 

@@ -39,6 +39,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from hscanom.atomic import atomic_path
 from hscanom.catalog.formats import ColumnSpec
 
 __all__ = [
@@ -184,10 +185,8 @@ def portable_dumps(obj, protocol: int = 5) -> bytes:
 def write_pickle(path: str | Path, frame) -> Path:
     """Pickle ``frame`` (protocol :data:`PICKLE_PROTOCOL`, :class:`PortablePickler`), through a temporary name."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         PortablePickler(fh, protocol=PICKLE_PROTOCOL).dump(frame)
-    os.replace(tmp, path)
     return path
 
 
@@ -205,13 +204,11 @@ def write_embedding_array(path: str | Path, latents: np.ndarray, idx: np.ndarray
         rows[k, 1] = int(idx[k])
         rows[k, 2] = float(scores[k])
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         # What np.save writes for an object array (a version 1.0 header, then the pickled
         # array), with the portable pickler.
         np.lib.format.write_array_header_1_0(fh, np.lib.format.header_data_from_array_1_0(rows))
         PortablePickler(fh, protocol=3).dump(rows)
-    os.replace(tmp, path)
     return path
 
 

@@ -34,7 +34,6 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -44,17 +43,17 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from hscanom import __version__
+from hscanom import __version__, db
 from hscanom.catalog import formats, published
 from hscanom.catalog.formats import ColumnSpec
 from hscanom.catalog.images import ImageReader
 from hscanom.checksum import sha256_file
 from hscanom.ingest.pack import run_packed_image
+from hscanom.progress import Progress  # progress(stage, done, total), called as the cut advances
+from hscanom.scores import THRESHOLD_SIGMA  # of the high-anomaly files, on discriminator_score_normalized
 
 __all__ = ["EXTENDED_COLUMNS", "ReleaseError", "ReleaseInfo", "cut", "list_releases", "show", "verify"]
 
-#: Threshold of the high-anomaly files [sigma] on discriminator_score_normalized.
-THRESHOLD_SIGMA = 3.0
 MANIFEST = "manifest.json"
 #: Detached checksums of every file (manifest.json included), ``sha256sum -c`` format.
 SHA256SUMS = "SHA256SUMS"
@@ -73,9 +72,6 @@ REALS_NPY = "autoencoded_disc3sigma_reals.npy"
 EXTENDED = "anomaly_catalog_hsc_extended"
 
 _VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
-
-#: ``progress(stage, done, total)``: called as the cut advances.
-Progress = Callable[[str, int, int], None]
 
 #: Columns of the extended catalog (Parquet and FITS), in order.
 EXTENDED_COLUMNS: tuple[ColumnSpec, ...] = (
@@ -195,13 +191,13 @@ _RELEASE_COLUMNS = "id, version, run_id, status, out_dir, created_at, manifest"
 
 def list_releases(url: str) -> list[ReleaseInfo]:
     """Every release row, oldest first."""
-    with psycopg.connect(url) as conn:
+    with db.connect(url) as conn:
         return [_info(r) for r in conn.execute(f"SELECT {_RELEASE_COLUMNS} FROM release ORDER BY id")]
 
 
 def show(url: str, version: str) -> ReleaseInfo:
     """The release ``version`` (ReleaseError if there is none)."""
-    with psycopg.connect(url) as conn:
+    with db.connect(url) as conn:
         row = conn.execute(f"SELECT {_RELEASE_COLUMNS} FROM release WHERE version = %s", (version,)).fetchone()
     if row is None:
         raise ReleaseError(f"no release {version!r}")
@@ -617,7 +613,7 @@ def cut(
     _check_version(version)
     out = Path(out) if out is not None else default_out()
     target = out.resolve() / version
-    with psycopg.connect(url, autocommit=True) as conn:
+    with db.connect(url, autocommit=True) as conn:
         existing = conn.execute("SELECT status, out_dir FROM release WHERE version = %s", (version,)).fetchone()
         if existing:
             raise ReleaseError(f"release {version} exists ({existing[0]}, {existing[1]}): versions are immutable, choose a new version")

@@ -1,16 +1,21 @@
-"""One way to reach the database: resolve the URL, make an engine, run migrations.
+"""One way to reach the database: resolve the URL, connect, run migrations.
 
-Every command goes through :func:`database_url` and :func:`engine`. With
+Stages connect with :func:`connect` / :func:`transaction` (psycopg 3, ``%s`` placeholders);
+:func:`engine` (SQLAlchemy) serves Alembic, the schema inspection and the older ingest code.
+Every command resolves its URL with :func:`database_url`. With
 ``HSCANOM_DATABASE_URL`` set they use that server and never start one; otherwise they use
 (and, when ``start=True``, start) the embedded cluster under ``HSCANOM_HOME``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import psycopg
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -189,3 +194,31 @@ def status(settings: Settings | None = None) -> Status:
                 if table in present:
                     counts[table] = conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
     return Status(mode, url, running, version, revision, head, counts, home, log)
+
+
+# -- the pipeline's door: psycopg 3 ---------------------------------------------------------
+def connect(url: str | None = None, *, autocommit: bool = False) -> psycopg.Connection:
+    """A psycopg 3 connection of the pipeline (the owner role) to ``url``.
+
+    Every stage reaches the database through this door (docs/architecture.md); user SQL
+    goes through the read-only door of :mod:`hscanom.readonly` instead. Placeholders are
+    psycopg's ``%s`` / ``%(name)s``; COPY is ``conn.cursor().copy(...)``. As a context manager
+    the connection commits when the block succeeds, rolls back when it raises, and closes.
+
+    Args:
+        url: libpq URL (default: :func:`database_url`, which may start the embedded cluster).
+        autocommit: each statement commits on its own (work queues, LISTEN/NOTIFY, runs
+            whose progress others must see while they go on).
+
+    Raises:
+        psycopg.OperationalError: the server cannot be reached.
+    """
+    return psycopg.connect(url or database_url(), autocommit=autocommit)
+
+
+@contextmanager
+def transaction(url: str | None = None) -> Iterator[psycopg.Connection]:
+    """One transaction on :func:`connect`: committed when the block succeeds, rolled back
+    (and nothing of it stored) when it raises."""
+    with connect(url) as conn, conn.transaction():
+        yield conn

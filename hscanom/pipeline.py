@@ -18,8 +18,10 @@ from pathlib import Path
 
 import psycopg
 
+from hscanom import db
 from hscanom.checksum import sha256_file
 from hscanom.ml.config import WganConfig, preset
+from hscanom.progress import Progress, counted, training_steps
 
 #: Reports a stage: (stage name, what happened). The CLI prints it; tests collect it.
 Report = Callable[[str, str], None]
@@ -94,7 +96,7 @@ def _quiet(stage: str, message: str) -> None:
 
 
 # -- stages ---------------------------------------------------------------------------------
-def stage_simulate(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
+def stage_simulate(cfg: PipelineConfig, state: PipelineState, report: Report, progress: Progress | None) -> None:
     """Simulate the catalog, cutouts and masks once (``simulation.json`` marks a finished run)."""
     from hscanom.simulate import simulate
 
@@ -106,7 +108,7 @@ def stage_simulate(cfg: PipelineConfig, state: PipelineState, report: Report, pr
             report("simulate", f"reusing {cfg.sim_dir} ({cfg.n_objects:,} objects)")
             state.sim_dir = cfg.sim_dir
             return
-    summary = simulate(cfg.sim_dir, n=cfg.n_objects, anomaly_fraction=cfg.anomaly_fraction, seed=cfg.seed, progress=progress, overwrite=True)
+    summary = simulate(cfg.sim_dir, n=cfg.n_objects, anomaly_fraction=cfg.anomaly_fraction, seed=cfg.seed, progress=progress is not None, overwrite=True)
     report("simulate", f"{summary.n_objects:,} objects, {sum(v for k, v in summary.class_counts.items() if k != 'normal'):,} anomalies, in {summary.elapsed_s:.0f} s")
     state.sim_dir = cfg.sim_dir
 
@@ -118,7 +120,7 @@ def _batch_done(conn: psycopg.Connection, kind: str, uri: str, sha256: str | Non
     ).fetchone()[0]
 
 
-def stage_ingest(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
+def stage_ingest(cfg: PipelineConfig, state: PipelineState, report: Report, progress: Progress | None) -> None:
     """Ingest the simulated catalog, bright-star masks and cutouts (each once)."""
     from hscanom.ingest.catalog import ingest_catalog
     from hscanom.ingest.cutouts import ingest_cutouts
@@ -126,7 +128,7 @@ def stage_ingest(cfg: PipelineConfig, state: PipelineState, report: Report, prog
 
     sim = state.sim_dir
     catalog = (sim / "catalog.csv").resolve()
-    with psycopg.connect(state.url) as conn:
+    with db.connect(state.url) as conn:
         catalog_done = _batch_done(conn, "catalog", str(catalog), sha256_file(catalog))
         masks_done = conn.execute("SELECT EXISTS (SELECT 1 FROM bright_star_mask WHERE mask_version = %s)", (SIM_MASK_VERSION,)).fetchone()[0]
         cutouts_done = _batch_done(conn, "cutouts", str((sim / "cutouts").resolve()))
@@ -143,11 +145,11 @@ def stage_ingest(cfg: PipelineConfig, state: PipelineState, report: Report, prog
     if cutouts_done:
         report("ingest", "cutouts already ingested")
     else:
-        result = ingest_cutouts(sim / "cutouts", url=state.url, progress=progress)
+        result = ingest_cutouts(sim / "cutouts", url=state.url, progress=progress is not None)
         report("ingest", f"cutouts: {result.stored:,} files recorded, {len(result.rejects):,} refused")
 
 
-def stage_sample(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
+def stage_sample(cfg: PipelineConfig, state: PipelineState, report: Report, progress: Progress | None) -> None:
     """Create the paper's sample from the shipped preset (once)."""
     from hscanom.samples import SampleError, create_sample, get_sample, preset_sql
 
@@ -160,35 +162,33 @@ def stage_sample(cfg: PipelineConfig, state: PipelineState, report: Report, prog
     state.sample = cfg.sample
 
 
-def stage_pack(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
+def stage_pack(cfg: PipelineConfig, state: PipelineState, report: Report, progress: Progress | None) -> None:
     """Pack the sample's cutouts into HDF5 shards (resumes; a complete pack is a no-op)."""
     from hscanom.ingest.pack import pack_sample
 
-    result = pack_sample(state.sample, size=cfg.image_size, out=Path(cfg.home) / "shards" / state.sample, url=state.url, progress=progress)
+    result = pack_sample(state.sample, size=cfg.image_size, out=Path(cfg.home) / "shards" / state.sample, url=state.url, progress=progress is not None)
     report("pack", f"{result.packed:,} images packed now, {result.already_packed:,} before, {len(result.skipped):,} skipped")
 
 
-def stage_train(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
+def stage_train(cfg: PipelineConfig, state: PipelineState, report: Report, progress: Progress | None) -> None:
     """Train (or reuse) the WGAN-GP and its encoder."""
     from hscanom.ml import runs
 
     wgan_cfg = cfg.wgan_config()
-    with _steps_bar("train WGAN", wgan_cfg.iterations, progress) as advance:
-        state.wgan_id = runs.train_wgan(state.url, state.sample, wgan_cfg, cfg.home, advance)
-    with _steps_bar("train encoder", wgan_cfg.encoder_steps, progress) as advance:
-        state.encoder_id = runs.train_encoder(state.url, state.wgan_id, advance)
+    state.wgan_id = runs.train_wgan(state.url, state.sample, wgan_cfg, cfg.home, training_steps(progress, "train WGAN") if progress else None)
+    state.encoder_id = runs.train_encoder(state.url, state.wgan_id, training_steps(progress, "train encoder") if progress else None)
     report("train", f"WGAN model {state.wgan_id}, encoder model {state.encoder_id}")
 
 
-def stage_score(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
+def stage_score(cfg: PipelineConfig, state: PipelineState, report: Report, progress: Progress | None) -> None:
     """Score every member of the sample (a complete run is reused)."""
     from hscanom.ml import runs
     from hscanom.samples import get_sample
 
     n = get_sample(state.sample, state.url).n_members
-    with _count_bar("score", n, progress) as advance:
-        state.run_id = runs.score(state.url, state.wgan_id, state.sample, cfg.home, batch_size=cfg.score_batch, on_batch=advance)
-    with psycopg.connect(state.url) as conn:
+    on_batch = counted(progress, "score", n) if progress else None
+    state.run_id = runs.score(state.url, state.wgan_id, state.sample, cfg.home, batch_size=cfg.score_batch, on_batch=on_batch)
+    with db.connect(state.url) as conn:
         scored, high = conn.execute(
             "SELECT count(*), count(*) FILTER (WHERE s_disc_sigma > 3) FROM anomaly_score_normalized WHERE run_id = %s",
             (state.run_id,),
@@ -196,7 +196,7 @@ def stage_score(cfg: PipelineConfig, state: PipelineState, report: Report, progr
     report("score", f"run {state.run_id}: {scored:,} objects scored, {high:,} above 3 sigma in s_disc")
 
 
-def stage_characterize(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
+def stage_characterize(cfg: PipelineConfig, state: PipelineState, report: Report, progress: Progress | None) -> None:
     """Residual and real CAEs, UMAPs and clusters of the high-anomaly sample (reused when done)."""
     from hscanom.ml.characterize import MIN_OBJECTS, characterize
     from hscanom.ml.runs import high_anomaly_sample
@@ -211,7 +211,7 @@ def stage_characterize(cfg: PipelineConfig, state: PipelineState, report: Report
     report("characterise", f"{result.n_objects:,} objects of {result.sample}: residual CAE model {result.residual_model_id}, real CAE model {result.real_model_id}")
 
 
-def stage_evaluate(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
+def stage_evaluate(cfg: PipelineConfig, state: PipelineState, report: Report, progress: Progress | None) -> None:
     """ROC AUC, average precision, 3-sigma recall and purity against the simulator's labels."""
     from hscanom.ml.evaluate import evaluate
 
@@ -221,11 +221,9 @@ def stage_evaluate(cfg: PipelineConfig, state: PipelineState, report: Report, pr
     report("evaluate", f"evaluation {result.evaluation_id} against {state.sim_dir / 'labels.csv'}")
 
 
-def stage_rank(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
+def stage_rank(cfg: PipelineConfig, state: PipelineState, report: Report, progress: Progress | None) -> None:
     """Embed every scored object, then let a simulated astronomer label 3 rounds of 10 objects
     from the simulator's truth and re-rank (``hscanom evaluate --oracle``; reused when done)."""
-    import psycopg
-
     from hscanom.checksum import sha256_file
     from hscanom.ml.characterize import embed_all
     from hscanom.ml.oracle import evaluate_oracle
@@ -233,7 +231,7 @@ def stage_rank(cfg: PipelineConfig, state: PipelineState, report: Report, progre
     every = embed_all(state.url, state.run_id)
     truth = state.sim_dir / "labels.csv"
     digest = sha256_file(truth)
-    with psycopg.connect(state.url) as conn:
+    with db.connect(state.url) as conn:
         done = conn.execute(
             "SELECT id, params FROM evaluation WHERE run_id = %s AND params ->> 'kind' = 'active_learning' "
             "AND (params ->> 'rounds')::int = %s AND (params ->> 'per_round')::int = %s AND truth LIKE %s ORDER BY id DESC LIMIT 1",
@@ -257,7 +255,7 @@ def stage_rank(cfg: PipelineConfig, state: PipelineState, report: Report, progre
     )
 
 
-def stage_release(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
+def stage_release(cfg: PipelineConfig, state: PipelineState, report: Report, progress: Progress | None) -> None:
     """Cut the release (once: a version is immutable, an existing one is reused)."""
     from hscanom.catalog import release
 
@@ -276,7 +274,7 @@ def stage_release(cfg: PipelineConfig, state: PipelineState, report: Report, pro
     report("release", f"{cfg.release} cut: {info.path}")
 
 
-def stage_report(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
+def stage_report(cfg: PipelineConfig, state: PipelineState, report: Report, progress: Progress | None) -> None:
     """The HTML report with the paper's figures (rewritten each run: it is cheap and reflects the tables)."""
     from hscanom.report import build_report
 
@@ -301,8 +299,12 @@ STAGES: list[tuple[str, Callable]] = [
 ]
 
 
-def run(cfg: PipelineConfig, url: str, *, report: Report = _quiet, progress: bool = False, until: str | None = None) -> PipelineState:
-    """Run the stages in order (up to and including ``until``); returns what they produced."""
+def run(cfg: PipelineConfig, url: str, *, report: Report = _quiet, progress: Progress | None = None, until: str | None = None) -> PipelineState:
+    """Run the stages in order (up to and including ``until``); returns what they produced.
+
+    ``progress`` (:class:`hscanom.progress.Progress`) receives training steps and scored
+    objects; when it is given, simulation, cutout ingest and packing also draw their own bars.
+    """
     Path(cfg.home).mkdir(parents=True, exist_ok=True)
     state = PipelineState(url=url)
     for name, stage in STAGES:
@@ -310,36 +312,3 @@ def run(cfg: PipelineConfig, url: str, *, report: Report = _quiet, progress: boo
         if name == until:
             break
     return state
-
-
-# -- progress -----------------------------------------------------------------------------
-class _NoBar:
-    def __enter__(self):
-        return lambda *a, **k: None
-
-    def __exit__(self, *exc):
-        return False
-
-
-def _count_bar(desc: str, total: int, progress: bool):
-    """A progress bar (Rich, as the CLI shows them) when ``progress``, else nothing."""
-    if not progress:
-        return _NoBar()
-    from hscanom.cli._common import progress_bar
-
-    return progress_bar(desc, total)
-
-
-class _steps_bar:
-    """Adapts a training step callback ``(step, total, losses)`` to a progress bar."""
-
-    def __init__(self, desc: str, total: int, progress: bool):
-        self._bar = _count_bar(desc, total, progress)
-
-    def __enter__(self):
-        from hscanom.cli._common import step_progress
-
-        return step_progress(self._bar.__enter__())
-
-    def __exit__(self, *exc):
-        return self._bar.__exit__(*exc)

@@ -23,17 +23,17 @@ machines (the server sees the connection go) and cannot be fooled by a reused pi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import socket
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+
+from hscanom.checksum import sha256_file
 
 #: Longest raw value kept in ``ingest_reject.raw_value`` (characters).
 MAX_RAW_VALUE = 500
@@ -62,13 +62,8 @@ class Reject:
         return f"{where}{what}: {self.reason}{value}"
 
 
-def file_sha256(path: Path | str) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+#: Hex sha256 of a file (the one checksum function, :func:`hscanom.checksum.sha256_file`).
+file_sha256 = sha256_file
 
 
 #: First key of the advisory locks that mark an ingest batch as alive (second key: the id).

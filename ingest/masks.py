@@ -15,7 +15,7 @@ Two sources, one table (``bright_star_mask``, one row per region, grouped by
   ra [0, 360) / dec [-90, 90], zero-area or self-crossing polygons) is reported with its
   file, line and reason and skipped; the rest of the file loads.
 * :func:`build_masks` makes one circular halo per star of a star list (ra, dec, mag; CSV
-  or FITS) with the radius law of DESIGN.md (:data:`RADIUS_LAWS`).
+  or FITS) with the radius law of docs/architecture.md (:data:`RADIUS_LAWS`).
 
 Geometry (angles in degrees). Circles become ``scircle`` exactly. A box or ellipse is
 defined, as in DS9 and astropy ``regions``, in the plane tangent to the sky at its centre

@@ -8,7 +8,7 @@ For each member of a sample (``sample_member``, in ``idx`` order) :func:`pack_sa
    the ``IMAGE`` WCS, with :class:`astropy.nddata.Cutout2D` (``mode='partial'``,
    ``fill_value=0``: pixels beyond the file's edge are 0, the sky level);
 3. maps the three bands with the shared preprocessing
-   :func:`hscanom.ml.preprocess.preprocess` (Lupton asinh RGB, stretch 0.5, Q 15,
+   :func:`hscanom.imaging.preprocess` (Lupton asinh RGB, stretch 0.5, Q 15,
    minimum 0, 8-bit quantised, in [0, 1]) -- the exact function training and scoring use;
 4. appends the batch to the current shard (:mod:`hscanom.ingest.shards`).
 
@@ -49,7 +49,7 @@ from hscanom.checksum import sha256_file
 from hscanom.config import Settings
 from hscanom.ingest import cutouts as _cut
 from hscanom.ingest import shards
-from hscanom.ml import preprocess as pp
+from hscanom import imaging as pp
 
 __all__ = [
     "PACK_BANDS",
@@ -158,7 +158,7 @@ def pack_config(size: int = 96, source: str = "fits") -> dict:
         "images_scale": "1/255",
         "centring": "catalog (ra, dec) through the IMAGE WCS; astropy Cutout2D mode=partial fill_value=0",
         "preprocessing": {
-            "function": f"{PREPROCESS.__module__}.{PREPROCESS.__name__}",
+            "function": pp.RECORDED_NAME,
             "stretch": pp.LUPTON_STRETCH,
             "Q": pp.LUPTON_Q,
             "minimum": pp.LUPTON_MINIMUM,
@@ -359,23 +359,15 @@ def _check_one(shard_id: int, path: Path, sha: str | None) -> ShardCheck:
 def run_packed_image(object_id: str) -> str:
     """SQL of ``LEFT JOIN LATERAL (...) p ON true``: the packed image a score run reads.
 
-    For the object ``object_id`` (an SQL expression), with a score run joined as ``r`` and the
-    stamp side as the parameter ``%(size)s``: ``p.shard_id`` and ``p.row`` of its
-    packed image of that size, from a shard of the run's sample first, then the lowest shard
-    id (NULL columns when the object has none), always of the packing source (FITS or
-    rendered, :func:`sample_source`) of the run's sample, so that a run never mixes
-    FITS-derived and rendered images. Scoring, characterisation, releases and the report all
-    use this one choice, so they read the same pixels.
+    For the object ``object_id`` (an SQL expression), with a score run joined as ``r``:
+    ``p.shard_id`` and ``p.row`` of its packed image (NULL columns when it has none), as
+    chosen by the SQL function ``run_packed_image(run_id, object_id)`` of migration 0009 --
+    a shard of the run's image size and of the packing source (FITS or rendered, :func:`sample_source`)
+    of the run's sample, from the run's sample first, then the lowest shard id.
+    Scoring, characterisation, releases, the report and the explorer all use this one
+    choice, so they read the same pixels.
     """
-    return f"""LEFT JOIN LATERAL (
-        SELECT pi.shard_id, pi.row FROM packed_image pi JOIN image_shard sh ON sh.id = pi.shard_id
-         WHERE pi.object_id = {object_id} AND sh.kind = 'packed' AND (sh.config ->> 'size')::int = %(size)s
-           AND coalesce(sh.config ->> 'source', 'fits') = coalesce((
-               SELECT coalesce(s0.config ->> 'source', 'fits') FROM image_shard s0
-                WHERE s0.kind = 'packed' AND s0.sample_id = r.sample_id AND (s0.config ->> 'size')::int = %(size)s
-                ORDER BY s0.id LIMIT 1), 'fits')
-         ORDER BY (sh.sample_id IS NOT DISTINCT FROM r.sample_id) DESC, pi.shard_id
-         LIMIT 1) p ON true"""
+    return f"LEFT JOIN LATERAL run_packed_image(r.id, {object_id}) p ON true"
 
 
 def sample_source(conn: sa.Connection, sample_id: int, size: int) -> str | None:

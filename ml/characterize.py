@@ -35,7 +35,9 @@ import numpy as np
 import pandas as pd
 import psycopg
 
+from hscanom import db
 from hscanom.ingest.pack import run_packed_image
+from hscanom.records import get_run
 from hscanom.samples import get_sample
 
 #: Fewest objects characterised (UMAP neighbours, mixture components, a held-out split).
@@ -169,16 +171,10 @@ class _Run:
 
 
 def _run(conn: psycopg.Connection, run_id: int) -> _Run:
-    row = conn.execute(
-        "SELECT r.status, r.model_id, r.sample_id, coalesce((r.params ->> 'image_size')::int, (m.config ->> 'image_size')::int) "
-        "FROM score_run r JOIN model m ON m.id = r.model_id WHERE r.id = %s",
-        (run_id,),
-    ).fetchone()
-    if row is None:
-        raise LookupError(f"no score run with id {run_id}")
-    if row[0] != "complete":
-        raise CharacterizeError(f"score run {run_id} is {row[0]}, not complete: finish it first (hscanom score)")
-    return _Run(run_id, row[1], row[2], row[3])
+    run = get_run(conn, run_id)  # LookupError: no such run
+    if run.status != "complete":
+        raise CharacterizeError(f"score run {run_id} is {run.status}, not complete: finish it first (hscanom score)")
+    return _Run(run.id, run.model_id, run.sample_id, run.image_size)
 
 
 def _locate(conn: psycopg.Connection, run: _Run, sample_id: int) -> tuple[ImageSet, ImageSet, list[int]]:
@@ -404,7 +400,7 @@ def characterize(
 
     if gmm_components < 1 or max_epochs < 1:
         raise CharacterizeError(f"gmm_components and max_epochs must be >= 1, got {gmm_components} and {max_epochs}")
-    with psycopg.connect(url, autocommit=True) as conn:
+    with db.connect(url, autocommit=True) as conn:
         run = _run(conn, run_id)
         name = sample or high_anomaly_sample(url, run_id)
         try:
@@ -515,7 +511,7 @@ def similar(url: str, object_id: int, *, run_id: int | None = None, k: int = 20,
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     object_id = int(object_id)
-    with psycopg.connect(url) as conn:
+    with db.connect(url) as conn:
         known = _INT64[0] <= object_id <= _INT64[1] and conn.execute("SELECT 1 FROM hsc_object WHERE object_id = %s", (object_id,)).fetchone()
         if not known:
             raise LookupError(f"object {object_id} is not in hsc_object")
@@ -597,7 +593,7 @@ def embed_all(url: str, run_id: int, *, batch: int = EMBED_ALL_BATCH, progress: 
     from hscanom.ml import registry
     from hscanom.ml.cae import config_from_dict, load_encoder
 
-    with psycopg.connect(url, autocommit=True) as conn:
+    with db.connect(url, autocommit=True) as conn:
         run = _run(conn, run_id)
         models = dict(conn.execute("SELECT kind, model_id FROM run_embedding_model WHERE run_id = %s", (run_id,)).fetchall())
         if any(k not in models for k in KINDS):

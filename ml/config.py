@@ -1,6 +1,6 @@
 """Configuration of the WGAN-GP, its encoder and the scoring step, with presets.
 
-``paper`` holds the numbers of Storey-Fisher et al. (DESIGN.md, "The ML method"); ``demo``
+``paper`` holds the numbers of Storey-Fisher et al. (docs/architecture.md, "The ML method"); ``demo``
 and ``test`` scale the width and the number of iterations down so that the demo trains on
 5,000 simulated objects in about 10 minutes on a 2-core machine and the tests in seconds.
 """

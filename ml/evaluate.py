@@ -40,9 +40,10 @@ import numpy as np
 import pandas as pd
 import psycopg
 
+from hscanom import db
 from hscanom.checksum import sha256_file
+from hscanom.scores import SCORES
 
-SCORES = ("s_gen", "s_disc", "s_anom")
 NORMAL = "normal"
 ALL = "all"
 #: ``truth`` value meaning the ``object_label`` table.
@@ -328,7 +329,7 @@ def evaluate(
         TruthError: no truth given, or a malformed truth file (file, line and field named).
         LookupError: an unknown run.
     """
-    with psycopg.connect(url) as conn:
+    with db.connect(url) as conn:
         runs = _runs(conn, run_id, compare)
         gt = load_truth(conn, truth)
         classes = gt.anomaly_classes

@@ -37,11 +37,12 @@ import h5py
 import numpy as np
 import psycopg
 
-from hscanom import __version__
+from hscanom import __version__, db
+from hscanom.atomic import atomic_path
 from hscanom.checksum import sha256_file
 from hscanom.ingest.pack import run_packed_image
 from hscanom.ingest.shards import read_rows
-from hscanom.ml.preprocess import to_uint8
+from hscanom.imaging import to_uint8
 
 CHANNEL = "hscanom_score"
 
@@ -149,7 +150,7 @@ def _seconds_to_next_expiry(conn: psycopg.Connection, run_id: int) -> float | No
     return max(float(row[1] or 0.0), 0.0)
 
 
-def _batch_members(conn: psycopg.Connection, run_id: int, c: Claim, image_size: int):
+def _batch_members(conn: psycopg.Connection, run_id: int, c: Claim):
     """(object_ids, packed locations, missing ids) of the claimed batch, in idx order."""
     rows = conn.execute(
         f"""
@@ -161,7 +162,7 @@ def _batch_members(conn: psycopg.Connection, run_id: int, c: Claim, image_size: 
          WHERE r.id = %(run)s AND m.idx >= %(lo)s AND m.idx < %(hi)s
          ORDER BY m.idx
         """,
-        {"run": run_id, "lo": c.idx_lo, "hi": c.idx_hi, "size": image_size},
+        {"run": run_id, "lo": c.idx_lo, "hi": c.idx_hi},
     ).fetchall()
     present = [(oid, uri, row) for oid, uri, row in rows if uri is not None]
     missing = [oid for oid, uri, _ in rows if uri is None]
@@ -170,15 +171,12 @@ def _batch_members(conn: psycopg.Connection, run_id: int, c: Claim, image_size: 
 
 def _write_result_shard(path: Path, object_ids: np.ndarray, reals, reconstructions) -> None:
     """Reconstructions and |residuals| as uint8 RGB, written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".h5.tmp")
     rec8 = to_uint8(reconstructions)
     res8 = to_uint8(np.abs(reals - reconstructions))
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("object_ids", data=np.asarray(object_ids, np.int64))
         for name, data in (("reconstructed", rec8), ("residuals", res8)):
             f.create_dataset(name, data=data, chunks=(1, *data.shape[1:]), compression="gzip", compression_opts=4, shuffle=True)
-    os.replace(tmp, path)
 
 
 def _values(column, n: int) -> list[float | None]:
@@ -251,7 +249,7 @@ def work(
     worker = worker_name()
     done = 0
     scorer = cfg = None
-    with psycopg.connect(url, autocommit=True) as conn:
+    with db.connect(url, autocommit=True) as conn:
         conn.execute(f"LISTEN {CHANNEL}")
         conn.execute("SELECT pg_advisory_lock_shared(%s, %s)", (RUN_LOCK_CLASS, int(run_id) & 0x7FFFFFFF))  # alive
         conn.execute("UPDATE score_run SET status = 'running' WHERE id = %s AND status IN ('pending', 'interrupted')", (run_id,))
@@ -268,7 +266,7 @@ def work(
                 continue
             if scorer is None:
                 scorer, cfg = scorer_factory()
-            present, missing = _batch_members(conn, run_id, c, cfg.image_size)
+            present, missing = _batch_members(conn, run_id, c)
             shard = None
             ids = np.array([p[0] for p in present], dtype=np.int64)
             scores = None

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 
+from hscanom import db
 from hscanom.checksum import sha256_file
 from hscanom.ml import rank as ranking
 from hscanom.ml.evaluate import read_truth_csv
@@ -187,7 +188,7 @@ def evaluate_oracle(
         raise ValueError(f"rounds must be >= 0 and per_round >= 1, got {rounds} and {per_round}")
     asker = Oracle(oracle)
     full = read_truth_csv(truth or oracle)
-    with psycopg.connect(url) as conn:
+    with db.connect(url) as conn:
         feats = ranking.load_features(conn, run_id, prior_score=prior_score)
     source = f"oracle {asker.path.resolve()} sha256:{sha256_file(asker.path)}"
     known: dict[int, str] = {}
@@ -202,7 +203,7 @@ def evaluate_oracle(
             for oid, _why in ranking.queue_from(feats.object_ids, fit_rel, fit_unc, labelled | ~np.isin(feats.object_ids, list(asker._line_of)), per_round):
                 known[oid] = asker.label(oid)
         result = ranking.rank(url, run_id, labels=dict(known), interesting=interesting, seed=seed, source=source, features=feats)
-        with psycopg.connect(url) as conn:
+        with db.connect(url) as conn:
             stored = conn.execute(
                 "SELECT object_id, relevance, uncertainty FROM ranking_score WHERE ranking_id = %s ORDER BY object_id", (result.ranking_id,)
             ).fetchall()
@@ -219,7 +220,7 @@ def evaluate_oracle(
         "asked": len(asker.asked), "per_round_figures": json.loads(table.to_json(orient="records")),
         "baseline": {"score": feats.prior_score, **baseline},
     }
-    with psycopg.connect(url) as conn, conn.transaction():
+    with db.connect(url) as conn, conn.transaction():
         evaluation_id = conn.execute(
             "INSERT INTO evaluation (run_id, truth, params) VALUES (%s, %s, %s::jsonb) RETURNING id", (run_id, source, json.dumps(params))
         ).fetchone()[0]

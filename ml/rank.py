@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 
+from hscanom import db
 from hscanom.checksum import sha256_file
 
 #: Label classes that count as interesting by default: the explorer's tags for the paper's
@@ -378,7 +379,7 @@ def rank(
     interesting = tuple(sorted(set(interesting)))
     if not interesting:
         raise RankError("no interesting classes given")
-    with psycopg.connect(url) as conn:
+    with db.connect(url) as conn:
         feats = features if features is not None else load_features(conn, run_id, prior_score=prior_score)
         classes, found_source = resolve_labels(conn, labels)
         pairs = _labelled(classes, interesting, feats.object_ids)
@@ -482,7 +483,7 @@ def queue(url: str, run_id: int, n: int = 20, *, ranking_id: int | None = None) 
     """
     if n < 1:
         raise RankError(f"n must be >= 1, got {n}")
-    with psycopg.connect(url) as conn:
+    with db.connect(url) as conn:
         _run_row(conn, run_id)
         if ranking_id is None:
             ranking_id = newest_ranking(conn, run_id)

@@ -22,9 +22,12 @@ from pathlib import Path
 
 import psycopg
 
+from hscanom import db
 from hscanom.ml import jobs, registry
 from hscanom.ml.config import WganConfig
+from hscanom.records import get_run
 from hscanom.samples import get_sample
+from hscanom.scores import SCORES
 
 Progress = Callable[[int, int, dict], None]
 
@@ -50,7 +53,7 @@ def train_wgan(url: str, sample: str, cfg: WganConfig, home: Path, progress: Pro
 
     sample_id = get_sample(sample, url).id
     shards = packed_shards(url, sample, cfg.image_size)
-    with psycopg.connect(url, autocommit=True) as conn:
+    with db.connect(url, autocommit=True) as conn:
         directory = Path(home) / "models" / f"wgan-{sample}-{_config_tag(cfg)}"
         existing = registry.find(conn, "wgan", directory)
         if existing:
@@ -72,7 +75,7 @@ def train_encoder(url: str, wgan_id: int, progress: Progress | None = None, step
     from hscanom.ml.data import training_batches
     from hscanom.ml.train import EncoderTrainer, load_wgan
 
-    with psycopg.connect(url, autocommit=True) as conn:
+    with db.connect(url, autocommit=True) as conn:
         wgan = registry.get(conn, wgan_id, "wgan")
         cfg = wgan.wgan_config.with_(encoder_steps=steps)
         directory = wgan.directory / f"encoder-{_config_tag(cfg)}"
@@ -94,7 +97,7 @@ def train_dcae(url: str, sample: str, cfg, home: Path, progress: Progress | None
 
     sample_id = get_sample(sample, url).id
     shards = packed_shards(url, sample, cfg.image_size)
-    with psycopg.connect(url, autocommit=True) as conn:
+    with db.connect(url, autocommit=True) as conn:
         directory = Path(home) / "models" / f"dcae-{sample}-{_config_tag(cfg)}"
         existing = registry.find(conn, "dcae", directory)
         if existing:
@@ -119,7 +122,7 @@ def load_dcae_scorer(url: str, dcae_id: int):
     from hscanom.ml import dcae
 
     tf.config.experimental.enable_op_determinism()
-    with psycopg.connect(url) as conn:
+    with db.connect(url) as conn:
         record = registry.get(conn, dcae_id, "dcae")
     cfg = dcae.DcaeConfig(**record.config)
     return dcae.DcaeScorer(cfg, dcae.load_dcae(cfg, record.directory)), cfg
@@ -139,7 +142,7 @@ def load_scorer(url: str, wgan_id: int, encoder_id: int, precision: str = "float
     from hscanom.ml.train import load_encoder, load_wgan
 
     tf.config.experimental.enable_op_determinism()
-    with psycopg.connect(url) as conn:
+    with db.connect(url) as conn:
         wgan = registry.get(conn, wgan_id, "wgan")
         encoder = registry.get(conn, encoder_id, "encoder")
     cfg = wgan.wgan_config
@@ -224,7 +227,7 @@ def score(
         The run id. When the run is complete, the sample ``run<ID>-disc3sigma`` (wgan;
         s_disc > 3 sigma) or ``run<ID>-anom3sigma`` (dcae; s_anom) holds its high-anomaly objects.
     """
-    with psycopg.connect(url, autocommit=True) as conn:
+    with db.connect(url, autocommit=True) as conn:
         jobs.recover_stale_runs(conn)
         params, factory = _method_run(conn, url, method, model_id, batch_size, precision)
         run_id = jobs.create_run(conn, model_id, get_sample(sample, url).id, params, batch_size, method=method)
@@ -241,7 +244,7 @@ def score(
                 future.result()
     else:
         work(on_batch=on_batch)
-    with psycopg.connect(url, autocommit=True) as conn:
+    with db.connect(url, autocommit=True) as conn:
         complete = jobs.finish_run_if_done(conn, run_id)
     if complete:
         high_anomaly_sample(url, run_id)
@@ -260,12 +263,9 @@ def high_anomaly_sample(url: str, run_id: int, sigma: float = 3.0, score: str | 
     from hscanom.samples import SampleError, create_sample
 
     if score is None:
-        with psycopg.connect(url) as conn:
-            row = conn.execute("SELECT method FROM score_run WHERE id = %s", (run_id,)).fetchone()
-        if row is None:
-            raise LookupError(f"no score run {run_id}")
-        score = METHODS.get(row[0], "s_disc")
-    if score not in ("s_gen", "s_disc", "s_anom"):
+        with db.connect(url) as conn:
+            score = METHODS.get(get_run(conn, run_id).method, "s_disc")  # LookupError: no such run
+    if score not in SCORES:
         raise ValueError(f"unknown score column {score!r}; choose s_gen, s_disc or s_anom")
     name = f"run{run_id}-{score[2:]}{sigma:g}sigma"
     try:

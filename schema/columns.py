@@ -3,7 +3,7 @@
 This is the one list of catalog columns in the project: the ORM model, the migration, the
 catalog ingest (name matching and parsing) and the simulator (which writes CAS-format files)
 all read it. The column set is the one of the Storey-Fisher et al. query on
-``pdr2_wide.forced`` / ``forced2`` / ``meas`` (see DESIGN.md, "HSC catalog columns").
+``pdr2_wide.forced`` / ``forced2`` / ``meas`` (see docs/architecture.md, "Conventions the code cites").
 
 Each entry is a :class:`HscColumn` with the SQL type, the unit (``None`` when dimensionless)
 and a one-line description, which also becomes the PostgreSQL column comment.

@@ -1,6 +1,6 @@
 """SQLAlchemy 2.0 models of the hscanom database.
 
-Conventions (DESIGN.md, "Database conventions"):
+Conventions (docs/architecture.md, "Conventions the code cites"):
 
 * HSC ``object_id`` is ``BIGINT`` everywhere; it never passes through a float.
 * Every derived row names what made it (``run_id``, ``model_id``, ``release_id``,

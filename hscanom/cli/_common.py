@@ -58,3 +58,35 @@ def step_progress(advance: Callable[..., None]) -> Callable[[int, int, dict], No
         advance(1, "  ".join(f"{k} {v:.3g}" for k, v in losses.items()))
 
     return on_step
+
+
+class StageBars:
+    """A :class:`hscanom.progress.Progress` drawn as Rich bars: one bar per stage, opened at
+    the stage's first call and closed when the next stage starts (or at :meth:`close`)."""
+
+    def __init__(self) -> None:
+        from contextlib import ExitStack
+
+        self._stack = ExitStack()
+        self._stage: str | None = None
+        self._done = 0
+        self._advance: Callable[..., None] | None = None
+
+    def __call__(self, stage: str, done: int, total: int | None, /) -> None:
+        if stage != self._stage:
+            self.close()
+            self._stage, self._done = stage, 0
+            self._advance = self._stack.enter_context(progress_bar(stage, total))
+        self._advance(max(int(done) - self._done, 0))
+        self._done = max(int(done), self._done)
+
+    def close(self) -> None:
+        """Close the open bar (if any)."""
+        self._stack.close()
+        self._stage, self._advance = None, None
+
+    def __enter__(self) -> "StageBars":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

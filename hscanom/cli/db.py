@@ -90,13 +90,11 @@ JOBS_SHOWN = 20
 def _print_jobs(url: str) -> None:
     """Mark jobs whose processes are gone (ingest batches failed, score runs interrupted),
     then list running and interrupted ones."""
-    import psycopg
-
     from hscanom.ingest.batches import recover_stale_batches
     from hscanom.ml.jobs import recover_stale_runs
 
     batches = recover_stale_batches(db.engine(url))
-    with psycopg.connect(url, autocommit=True) as conn:
+    with db.connect(url, autocommit=True) as conn:
         runs = recover_stale_runs(conn)
         rows = conn.execute(
             """(SELECT 'ingest ' || kind, id, CASE WHEN status = 'failed' THEN 'interrupted (failed)' ELSE status END,

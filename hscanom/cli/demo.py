@@ -7,7 +7,7 @@ import time
 import typer
 
 from hscanom import db
-from hscanom.cli._common import console, reported_errors
+from hscanom.cli._common import StageBars, console, reported_errors
 from hscanom.config import Settings
 from hscanom.embedded import EmbeddedError
 
@@ -42,7 +42,8 @@ def demo(
             console.print(f"[bold green]{stage:>12}[/] {message} [dim]({now - clock[0]:.0f} s)[/]")
             clock[0] = now
 
-        state = pipeline.run(cfg, url, report=report, progress=True)
+        with StageBars() as bars:
+            state = pipeline.run(cfg, url, report=report, progress=bars)
     console.rule(f"done in {time.perf_counter() - started:.0f} s")
     console.print(f"release: {state.extra['release_dir']}")
     console.print(f"report:  {state.extra['report']}")
@@ -57,9 +58,8 @@ def demo(
 
 def _top_object(url: str, run_id: int) -> int | None:
     """The run's highest-s_disc object that has a residual embedding (for the `similar` hint)."""
-    import psycopg
 
-    with psycopg.connect(url) as conn:
+    with db.connect(url) as conn:
         row = conn.execute(
             "SELECT s.object_id FROM anomaly_score s JOIN embedding e ON e.run_id = s.run_id AND e.object_id = s.object_id "
             "AND e.kind = 'residual' WHERE s.run_id = %s ORDER BY s.s_disc DESC NULLS LAST LIMIT 1",

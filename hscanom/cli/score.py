@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import psycopg
 import typer
 
 from hscanom import db
@@ -40,7 +39,7 @@ def score(
                 url, model, sample, Settings.from_env().home, method=method, workers=workers, batch_size=batch,
                 scheduler=scheduler, lease_seconds=lease, precision=precision, on_batch=advance,
             )
-        with psycopg.connect(url) as conn:
+        with db.connect(url) as conn:
             n, status = conn.execute(
                 "SELECT (SELECT count(*) FROM anomaly_score WHERE run_id = r.id), r.status FROM score_run r WHERE r.id = %s",
                 (run_id,),

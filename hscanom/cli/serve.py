@@ -45,7 +45,7 @@ def serve(
             raise UserError(f"the database is at schema revision {revision}, not {head}: run `hscanom db upgrade`")
         readonly.connect(url).close()
         if run is not None:
-            with psycopg.connect(url) as conn:
+            with db.connect(url) as conn:
                 if conn.execute("SELECT 1 FROM score_run WHERE id = %s", (run,)).fetchone() is None:
                     raise UserError(f"run {run} does not exist")
     if not _is_loopback(host):

@@ -43,9 +43,8 @@ def encoder(
         from hscanom.ml import registry, runs
 
         url = db.database_url()
-        import psycopg
 
-        with psycopg.connect(url) as conn:
+        with db.connect(url) as conn:
             total = steps or registry.get(conn, model, "wgan").wgan_config.encoder_steps
         with progress_bar("train encoder", total) as advance:
             model_id = runs.train_encoder(url, model, step_progress(advance), steps=steps)

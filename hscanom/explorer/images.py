@@ -6,8 +6,9 @@ Where the pixels are:
 
 * real: ``packed_image(shard_id, object_id, row)`` -> ``image_shard.uri`` (kind ``packed``),
   read with :func:`hscanom.ingest.shards.read_rows` (float32 in [0, 1] -> 8 bits with
-  :func:`hscanom.ml.preprocess.to_uint8`). With a run, the shard of the run's image size
-  (``score_run.params->>'image_size'``) and sample is preferred, as the scorer does.
+  :func:`hscanom.imaging.to_uint8`). With a run, the image that run scored: the SQL
+  function ``run_packed_image(run_id, object_id)`` (migration 0009), the scorer's own rule.
+  Without one, the newest packed image of the object.
 * reconstruction / residual: ``anomaly_score.result_shard_id/result_row`` -> the result
   shard's ``reconstructed`` / ``residuals`` datasets (uint8 RGB, ``|real - reconstruction|``).
 
@@ -31,7 +32,7 @@ from PIL import Image
 from hscanom.explorer.params import ApiError
 from hscanom.explorer.queries import IMAGE_KINDS, connection, newest_run_of
 from hscanom.ingest.shards import ShardError, read_rows
-from hscanom.ml.preprocess import to_uint8
+from hscanom.imaging import to_uint8
 
 #: Default size of the PNG cache [bytes].
 CACHE_BYTES = 64 << 20
@@ -119,16 +120,22 @@ def locate(url: str, object_id: int, kind: str, run_id: int | None) -> Location:
             ).fetchone()
             if row is None:
                 raise ApiError(404, f"object {object_id} has no {kind} image in run {run_id}")
-        else:
+        elif run_id is not None:  # the image the run scored: migration 0009's one rule
+            row = conn.execute(
+                """SELECT s.uri, p.row, coalesce(s.sha256, s.uri)
+                     FROM run_packed_image(%(run)s, %(obj)s) p JOIN image_shard s ON s.id = p.shard_id""",
+                {"run": run_id, "obj": object_id},
+            ).fetchone()
+            if row is None:
+                raise ApiError(404, f"object {object_id} has no packed image of run {run_id}'s image size")
+        else:  # no run: the newest packed image of the object, of any size
             row = conn.execute(
                 """SELECT s.uri, p.row, coalesce(s.sha256, s.uri)
                      FROM packed_image p JOIN image_shard s ON s.id = p.shard_id AND s.kind = 'packed'
-                     LEFT JOIN score_run r ON r.id = %(run)s
                     WHERE p.object_id = %(obj)s
-                    ORDER BY (s.config ->> 'size') = (r.params ->> 'image_size') DESC NULLS LAST,
-                             s.sample_id = r.sample_id DESC NULLS LAST, s.id DESC
+                    ORDER BY s.id DESC
                     LIMIT 1""",
-                {"run": run_id, "obj": object_id},
+                {"obj": object_id},
             ).fetchone()
             if row is None:
                 raise ApiError(404, f"object {object_id} has no packed image")

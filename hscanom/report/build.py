@@ -34,9 +34,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psycopg
 
-from hscanom import __version__
+from hscanom import __version__, db
 from hscanom.ingest.shards import ShardError
 from hscanom.report import data, figures
 from hscanom.report.data import SCORES, THRESHOLD_SIGMA, ReportError, RunSummary
@@ -383,7 +382,7 @@ def build_report(url: str, run_id: int, out_dir: Path, *, seed: int = 0, progres
             progress(done, len(STEPS), name)
 
     try:
-        with psycopg.connect(url) as conn:
+        with db.connect(url) as conn:
             conn.read_only = True
             s = data.run_summary(conn, run_id)
             scores = data.scored_objects(conn, run_id)

@@ -23,12 +23,8 @@ import psycopg
 
 from hscanom.ingest.pack import run_packed_image
 from hscanom.ingest.shards import read_rows
-
-#: The three scores, in the order the figures show them.
-SCORES: tuple[str, ...] = ("s_gen", "s_disc", "s_anom")
-
-#: Threshold of the high-anomaly selections [sigma] (the paper's 3 sigma).
-THRESHOLD_SIGMA = 3.0
+from hscanom.records import get_run
+from hscanom.scores import SCORES, THRESHOLD_SIGMA  # the figures' order; the high-anomaly cut [sigma]
 
 #: scored_object columns the figures use, besides the scores.
 METADATA_COLUMNS: tuple[str, ...] = (
@@ -114,7 +110,7 @@ def run_summary(conn: psycopg.Connection, run_id: int) -> RunSummary:
         raise ReportError(f"score run {run_id} has no scores yet (status {status}); run `hscanom score` first")
     params = params or {}
     config = config or {}
-    size = params.get("image_size") or config.get("image_size")
+    size = get_run(conn, run_id).image_size  # params.image_size, else the model's config
     if not size:
         raise ReportError(f"score run {run_id}: neither score_run.params nor model {model_id}'s config names image_size")
     counts = conn.execute(

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from hscanom.ml.preprocess import preprocess, to_uint8
+from hscanom.imaging import preprocess, to_uint8
 from hscanom.simulate.cutouts import cutout_filename
 
 

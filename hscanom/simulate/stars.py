@@ -3,7 +3,7 @@
 Stars brighter than i = 18 are drawn with Galactic high-latitude number counts. Each star gets
 the regions of the HSC bright-star masks:
 
-* a circular halo mask whose radius follows the PDR1-era law (DESIGN.md)
+* a circular halo mask whose radius follows the PDR1-era law (docs/architecture.md)
   ``r = 200 * 10**(0.25 * (7 - m)) + 12 * 10**(0.05 * (16 - m))`` arcsec;
 * for stars brighter than :data:`BOX_MAG_LIMIT`, a rotated box covering the bleed trail and
   channel stop, ``max(4", 0.16 r)`` wide and ``2.4 r`` long.
