@@ -22,7 +22,10 @@ app = typer.Typer(
     name="hscanom",
     help="Find anomalous galaxies in Hyper Suprime-Cam images and publish them as catalogs.",
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    # Plain (click) help: docstring paragraphs re-flow to the terminal width and text in
+    # square brackets (units such as [pixels], [deg]) is printed as written, not read as
+    # Rich markup. Sub-apps get the same below.
+    rich_markup_mode=None,
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(db.app, name="db")
@@ -42,6 +45,8 @@ app.command()(evaluate)
 app.command()(report)
 app.command()(serve)
 app.command()(demo)
+for _group in app.registered_groups:
+    _group.typer_instance.rich_markup_mode = None
 
 
 def _version(value: bool) -> None:
