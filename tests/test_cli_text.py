@@ -79,6 +79,7 @@ def test_error_line_is_not_folded_at_any_width(db_url, tmp_path, monkeypatch):
 
 
 def test_console_does_not_fold_or_rewrite_when_not_a_terminal(monkeypatch):
+    from rich.syntax import Syntax
     from rich.table import Table
 
     from hscanom.cli._common import plain
@@ -90,8 +91,11 @@ def test_console_does_not_fold_or_rewrite_when_not_a_terminal(monkeypatch):
         table.add_row(plain("a:x:0 [bold]b[/bold] :thumbs_up: " + "z" * 60))
         console.print(table)
         console.print("summary: " + "word " * 30 + "end", markup=False)
+        console.rule("a rule")
+        console.print(Syntax("SELECT 1\n  FROM t", "sql", word_wrap=True))
     text = captured.get()
     assert "a:x:0 [bold]b[/bold] :thumbs_up: " + "z" * 60 in text
+    assert max(len(line) for line in text.splitlines()[-3:]) <= 100  # fillers get a fixed width
     assert "summary: " + "word " * 30 + "end" in text
 
 

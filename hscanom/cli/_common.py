@@ -14,21 +14,25 @@ Output rules (so that a log line can be grepped and a path copied):
 
 from __future__ import annotations
 
-import os
-import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import typer
 from rich.console import Console, ConsoleDimensions
+from rich.panel import Panel
+from rich.rule import Rule
+from rich.syntax import Syntax
 from rich.text import Text
+
+from hscanom.progress import PROGRESS_INTERVAL_S, PlainProgress  # noqa: F401  (re-exported)
 
 #: Width of a console that is not a terminal: wide enough that nothing is ever folded.
 UNWRAPPED_WIDTH = 100_000
-#: Seconds between two plain progress lines when stdout is not a terminal
-#: (``HSCANOM_PROGRESS_INTERVAL`` overrides).
-PROGRESS_INTERVAL_S = 30.0
+
+
+#: Width of rules, syntax-highlighted SQL and panels when not writing to a terminal.
+FILLER_WIDTH = 100
+_FILLERS = (Rule, Syntax, Panel)
 
 
 class _Console(Console):
@@ -51,6 +55,13 @@ class _Console(Console):
     @size.setter
     def size(self, new_size: tuple[int, int]) -> None:
         Console.size.fset(self, new_size)
+
+    def print(self, *objects, **kwargs) -> None:
+        # Renderables that fill the width (rules, highlighted SQL, panels) get a fixed one off
+        # a terminal rather than UNWRAPPED_WIDTH.
+        if kwargs.get("width") is None and not self.is_terminal and any(isinstance(o, _FILLERS) for o in objects):
+            kwargs["width"] = FILLER_WIDTH
+        super().print(*objects, **kwargs)
 
 
 console = _Console()
@@ -78,68 +89,12 @@ def reported_errors(*kinds: type[BaseException]) -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def _interval() -> float:
-    try:
-        return float(os.environ.get("HSCANOM_PROGRESS_INTERVAL", PROGRESS_INTERVAL_S))
-    except ValueError:
-        return PROGRESS_INTERVAL_S
-
-
-def _seconds(s: float) -> str:
-    s = int(round(s))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
-class PlainProgress:
-    """Progress as plain lines for logs: ``stage: done/total (pct%), rate/s, elapsed, ETA``.
-
-    A line is printed when at least ``interval`` seconds [s] passed since the last one
-    (default :data:`PROGRESS_INTERVAL_S`), and once at the end. ETA = (total - done) / rate
-    with rate = done / elapsed since the start.
-    """
-
-    def __init__(self, description: str, total: int | None, *, interval: float | None = None,
-                 out: Callable[[str], None] | None = None, clock: Callable[[], float] = time.monotonic):
-        self.description, self.total, self.done = description, total, 0
-        self.interval = _interval() if interval is None else interval
-        self._out = out or (lambda line: console.print(line, markup=False, highlight=False))
-        self._clock = clock
-        self._start = self._last = clock()
-        self.info = ""
-
-    def line(self) -> str:
-        elapsed = max(self._clock() - self._start, 1e-9)
-        rate = self.done / elapsed
-        parts = [f"{self.description}: {self.done:,}" + (f"/{self.total:,}" if self.total else "")]
-        if self.total:
-            parts[0] += f" ({100 * self.done / self.total:.0f}%)"
-        parts.append(f"{rate:.3g}/s")
-        parts.append(f"elapsed {_seconds(elapsed)}")
-        if self.total and rate > 0 and self.done < self.total:
-            parts.append(f"ETA {_seconds((self.total - self.done) / rate)}")
-        if self.info:
-            parts.append(self.info)
-        return ", ".join(parts)
-
-    def advance(self, n: int = 1, info: str = "") -> None:
-        self.done += n
-        if info:
-            self.info = info
-        now = self._clock()
-        if now - self._last >= self.interval:
-            self._last = now
-            self._out(self.line())
-
-    def finish(self) -> None:
-        self._out(self.line() + " - done" if not self.total or self.done >= self.total else self.line())
-
-
 @contextmanager
 def progress_bar(description: str, total: int | None) -> Iterator:
     """A Rich progress bar on a terminal, plain :class:`PlainProgress` lines elsewhere;
     yields ``advance(n=1, info="")`` to move it along."""
     if not console.is_terminal:
-        plain_progress = PlainProgress(description, total)
+        plain_progress = PlainProgress(description, total, out=lambda line: console.print(line, markup=False, highlight=False))
         yield plain_progress.advance
         plain_progress.finish()
         return
