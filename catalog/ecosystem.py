@@ -169,12 +169,10 @@ def write_moc(path: str | Path, ra: np.ndarray, dec: np.ndarray, order: int = MO
 def moc_cells(moc) -> list[dict]:
     """The MOC's cells as polygons for plotting: ``[{"order", "ipix", "ra": [4], "dec": [4]}]``
     (vertices in degrees, counter-clockwise, from ``cdshealpix.nested.vertices``)."""
-    import json
-
     import cdshealpix
 
     cells = []
-    for order, ipix in sorted(json.loads(moc.serialize(format="json")).items(), key=lambda kv: int(kv[0])):
+    for order, ipix in sorted(moc.serialize(format="json").items(), key=lambda kv: int(kv[0])):  # {order: [ipix]}
         if not ipix:
             continue
         pix = np.asarray(ipix, dtype=np.uint64)

@@ -63,8 +63,10 @@ def test_release_opens_with_lsdb_and_crossmatches_like_q3c(cut, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         matched = catalog.crossmatch(spec_catalog, radius_arcsec=RADIUS_ARCSEC, n_neighbors=1, suffixes=("", "_spec")).compute()
-    ra0, dec0 = float(extended["ra"].median()), float(extended["dec"].median())
-    cone = catalog.cone_search(ra=ra0, dec=dec0, radius_arcsec=120.0).compute()
+    centre = extended.iloc[(extended["ra"] - extended["ra"].median()).abs().argmin()]  # an object near the middle
+    ra0, dec0 = float(centre["ra"]), float(centre["dec"])
+    radius = 3600.0 * max(np.ptp(extended["ra"]) * np.cos(np.radians(dec0)), np.ptp(extended["dec"])) / 4  # [arcsec]
+    cone = catalog.cone_search(ra=ra0, dec=dec0, radius_arcsec=radius).compute()
     # -------------------------------------------------------------------------------------
 
     everything = catalog.compute()
@@ -89,7 +91,7 @@ def test_release_opens_with_lsdb_and_crossmatches_like_q3c(cut, tmp_path):
     for oid, d in zip(matched["object_id"], matched["_dist_arcsec"]):
         assert abs(d - q3c_dist[int(oid)]) < 1e-3
 
-    q3c_cone = named_queries.run(named_queries.load("cone-search"), {"run_id": state.run_id, "ra": ra0, "dec": dec0, "radius_arcsec": 120.0}, url=url)
+    q3c_cone = named_queries.run(named_queries.load("cone-search"), {"run_id": state.run_id, "ra": ra0, "dec": dec0, "radius_arcsec": radius}, url=url)
     assert 0 < len(cone) < len(extended)
     assert sorted(cone["object_id"].astype("int64")) == sorted(int(r[0]) for r in q3c_cone.rows)
 
