@@ -81,13 +81,15 @@ def test_release_opens_with_lsdb_and_crossmatches_like_q3c(cut, tmp_path):
     # with positions this sparse both give the same pairs.
     q3c = named_queries.run(named_queries.load("crossmatch"),
                             {"run_id": state.run_id, "ra": spec["ra"].tolist(), "dec": spec["dec"].tolist(), "radius_arcsec": RADIUS_ARCSEC}, url=url)
-    rows = pd.DataFrame(q3c.rows, columns=q3c.columns)
-    nearest = rows[rows["match_rank"] == 1]
-    expected = {(int(o), int(spec["spec_id"].iloc[int(r)])) for o, r in zip(nearest["object_id"], nearest["upload_row"])}
+    # rows as tuples, not a DataFrame: object_id is NULL where nothing matched, and pandas
+    # would turn the column into float64 and corrupt ids > 2^53
+    col = {name: k for k, name in enumerate(q3c.columns)}
+    nearest = [r for r in q3c.rows if r[col["match_rank"]] == 1]
+    expected = {(r[col["object_id"]], int(spec["spec_id"].iloc[r[col["upload_row"]]])) for r in nearest}
     got = {(int(o), int(s)) for o, s in zip(matched["object_id"], matched["spec_id_spec"])}
     assert len(expected) >= len(spec) - 20 - 2  # nearly every displaced copy is found
     assert got == expected
-    q3c_dist = dict(zip(nearest["object_id"].astype("int64"), nearest["distance_arcsec"]))
+    q3c_dist = {r[col["object_id"]]: r[col["distance_arcsec"]] for r in nearest}
     for oid, d in zip(matched["object_id"], matched["_dist_arcsec"]):
         assert abs(d - q3c_dist[int(oid)]) < 1e-3
 
