@@ -60,7 +60,8 @@ class _Console(Console):
         # Renderables that fill the width (rules, highlighted SQL, panels) get a fixed one off
         # a terminal rather than UNWRAPPED_WIDTH.
         if kwargs.get("width") is None and not self.is_terminal and any(isinstance(o, _FILLERS) for o in objects):
-            kwargs["width"] = FILLER_WIDTH
+            titles = [len(str(o.title)) + 6 for o in objects if isinstance(o, Rule)]  # a rule's title is never cut
+            kwargs["width"] = max([FILLER_WIDTH, *titles])
         super().print(*objects, **kwargs)
 
 
