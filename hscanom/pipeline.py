@@ -213,7 +213,15 @@ def stage_characterize(cfg: PipelineConfig, state: PipelineState, report: Report
     if sample is None and get_sample(high_anomaly_sample(state.url, state.run_id), state.url).n_members < MIN_OBJECTS:
         sample = state.sample
         report("characterise", f"fewer than {MIN_OBJECTS} objects above 3 sigma: characterising the whole sample {sample}")
-    result = characterize(state.url, state.run_id, home=cfg.home, sample=sample, seed=cfg.seed, max_epochs=cfg.cae_epochs)
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        bars = None
+        if progress:  # the CLI's bars (plain lines off a terminal) for each CAE training
+            from hscanom.cli.characterize import _StageBars
+
+            bars = _StageBars(stack)
+        result = characterize(state.url, state.run_id, home=cfg.home, sample=sample, seed=cfg.seed, max_epochs=cfg.cae_epochs, progress=bars)
     state.extra["characterize"] = {"residual_model_id": result.residual_model_id, "real_model_id": result.real_model_id, "sample": result.sample}
     reused = REUSED if not result.trained and not result.written else ""
     report("characterise", f"{reused}{result.n_objects:,} objects of {result.sample}: residual CAE model {result.residual_model_id}, real CAE model {result.real_model_id}")
