@@ -10,9 +10,15 @@
 * the extended catalog ``anomaly_catalog_hsc_extended.parquet`` / ``.fits``: every scored
   object with all scores, ``object_metadata``, the bright-star-mask flag, cluster labels and
   probabilities and UMAP coordinates, with units and descriptions;
+* for the survey ecosystem (:mod:`hscanom.catalog.ecosystem`): the extended catalog and its
+  high-anomaly rows as HATS catalogs (folders ``anomaly_catalog_hsc_extended_hats/``,
+  ``anomaly_catalog_hsc_disc3sigma_hats/``; LSDB opens them), the footprint MOC
+  ``anomaly_catalog_hsc_footprint_moc.fits`` and the VOTable with UCDs
+  ``anomaly_catalog_hsc_disc3sigma.vot``;
 * ``README.md`` describing every file and column, and ``manifest.json`` (version, time,
   code version, run, models and their configurations, the sample's SQL, mask version, row
-  counts, and the sha256 and size of every other file), which :func:`verify` re-checks.
+  counts, and the sha256 and size of every other file, those inside the HATS folders by
+  their relative path), which :func:`verify` re-checks.
 
 Rows are the run's scored objects in sample ``idx`` order; the high-anomaly ("disc3sigma")
 files keep those with ``discriminator_score_normalized > 3``.
@@ -44,7 +50,7 @@ import numpy as np
 import psycopg
 
 from hscanom import __version__, db
-from hscanom.catalog import formats, published
+from hscanom.catalog import ecosystem, formats, published
 from hscanom.catalog.formats import ColumnSpec
 from hscanom.catalog.images import ImageReader
 from hscanom.checksum import sha256_file
@@ -70,6 +76,12 @@ DISC3_PICKLE = "anomaly_catalog_hsc_disc3sigma.p"
 RESIDUALS_NPY = "autoencoded_disc3sigma_residuals.npy"
 REALS_NPY = "autoencoded_disc3sigma_reals.npy"
 EXTENDED = "anomaly_catalog_hsc_extended"
+#: HATS catalogs (folders) of the extended catalog and of its high-anomaly rows, the
+#: footprint MOC and the VOTable of the high-anomaly rows (:mod:`hscanom.catalog.ecosystem`).
+EXTENDED_HATS = "anomaly_catalog_hsc_extended_hats"
+DISC3_HATS = "anomaly_catalog_hsc_disc3sigma_hats"
+FOOTPRINT_MOC = "anomaly_catalog_hsc_footprint_moc.fits"
+DISC3_VOTABLE = "anomaly_catalog_hsc_disc3sigma.vot"
 
 _VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 
@@ -384,6 +396,37 @@ def _extended(plan: _Plan, folder: Path) -> None:
     formats.write_fits(folder / f"{EXTENDED}.fits", table, specs, extname="CATALOG", cards=cards)
 
 
+def _ecosystem(plan: _Plan, folder: Path, scratch: Path, progress: Progress) -> None:
+    """The HATS catalogs (extended; high-anomaly rows when there are any), MOC and VOTable."""
+    table = {spec.name: plan.catalog[spec.name] for spec in EXTENDED_COLUMNS}
+    specs = {spec.name: spec for spec in EXTENDED_COLUMNS}
+    high = {k: v[plan.high] for k, v in table.items()}
+    ecosystem.write_moc(folder / FOOTPRINT_MOC, _filled(plan.catalog["ra"], np.nan), _filled(plan.catalog["dec"], np.nan))
+    ecosystem.write_votable(
+        folder / DISC3_VOTABLE, high, specs,
+        description=f"hscanom score run {plan.run['id']}: objects with discriminator_score_normalized > {THRESHOLD_SIGMA:g} (see README.md)",
+    )
+    # hats_creation_date from the run, not the clock: the same run gives the same bytes.
+    finished = plan.run.get("finished_at") or plan.run.get("created_at")
+    stamp = finished.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%MUTC") if finished else "unknown"
+    jobs = [(EXTENDED_HATS, table, "every scored object")]
+    if len(plan.high):
+        jobs.append((DISC3_HATS, high, f"discriminator_score_normalized > {THRESHOLD_SIGMA:g}"))
+    for k, (name, rows, selection) in enumerate(jobs):
+        progress("HATS", k, len(jobs))
+        source = scratch / f"{name}.parquet"
+        formats.write_parquet(source, rows, specs, {"hscanom_run_id": str(plan.run["id"]), "mask_version": plan.mask_version or ""})
+        properties = {
+            "obs_title": f"hscanom anomaly catalog, score run {plan.run['id']}: {selection}",
+            "hats_creation_date": stamp,
+            "hscanom_run_id": str(plan.run["id"]),
+            "hscanom_mask_version": plan.mask_version or "",
+        }
+        ecosystem.write_hats(source, folder, name, properties=properties, scratch=scratch / f"{name}.work")
+        source.unlink()
+    progress("HATS", len(jobs), len(jobs))
+
+
 def _results(plan: _Plan, folder: Path, progress: Progress) -> list[str]:
     """Both HDF5 files in one pass over the images (each block read once)."""
     c = plan.catalog
@@ -513,6 +556,25 @@ def _readme(plan: _Plan, h5_names: list[str]) -> str:
         "",
         *([f"The relevance columns come from ranking {plan.ranking['id']} ({plan.ranking['n_labels']} labels, model "
            f"{plan.ranking['model']}; `ranking` in manifest.json).", ""] if plan.ranking else []),
+        f"## `{EXTENDED_HATS}/`, `{DISC3_HATS}/`",
+        "",
+        "The extended catalog and its high-anomaly rows as HATS catalogs (HEALPix-partitioned Parquet,",
+        "made with hats-import), for LSDB: `lsdb.open_catalog(path)`, then `.crossmatch(other, radius_arcsec=1)`",
+        "or `.cone_search(ra, dec, radius_arcsec)` against other HATS catalogs (Gaia, ZTF, PanSTARRS, Rubin).",
+        "Same columns, units and descriptions as above (in the Parquet field metadata), plus the HATS",
+        "index column `_healpix_29`. The second folder is absent when no object is above 3 sigma.",
+        "",
+        f"## `{FOOTPRINT_MOC}`",
+        "",
+        f"The footprint as an IVOA MOC 2.0 (FITS): the HEALPix cells of order {ecosystem.MOC_ORDER} that hold at",
+        "least one scored object (`mocpy.MOC.from_fits(path)`; Aladin and TOPCAT open it too).",
+        "",
+        f"## `{DISC3_VOTABLE}`",
+        "",
+        "The high-anomaly rows of the extended catalog as a VOTable (TABLEDATA) with units, descriptions and",
+        "IVOA UCDs (`pos.eq.ra;meta.main`, `pos.eq.dec;meta.main`, `meta.id;meta.main`, `stat.value`, ...),",
+        "for TOPCAT and Aladin; `astropy.table.Table.read(path)` reads it with object_id as int64.",
+        "",
     ]
     return "\n".join(out)
 
@@ -533,14 +595,42 @@ def sha256sums(folder: Path) -> str:
     """``SHA256SUMS`` text for every file of ``folder`` but itself: ``<sha256>  <name>`` lines in
     name order, as ``sha256sum`` writes them (so ``sha256sum -c SHA256SUMS`` checks a release
     without hscanom)."""
-    return "".join(f"{sha256_file(p)}  {p.name}\n" for p in sorted(folder.iterdir()) if p.name != SHA256SUMS)
+    return "".join(f"{sha256_file(p)}  {name}\n" for name, p in _walk(folder)[0] if name != SHA256SUMS)
+
+
+def _walk(folder: Path) -> tuple[list[tuple[str, Path]], list[str]]:
+    """The plain files below ``folder`` as (path relative to it in POSIX form, path), in name
+    order, and problems: symbolic links (never followed) and anything that is neither a plain
+    file nor a folder. Releases hold plain files and folders only (HATS catalogs are folders)."""
+    files: list[tuple[str, Path]] = []
+    problems: list[str] = []
+    for root, dirs, names in os.walk(folder, followlinks=False):
+        here = Path(root)
+        for entry in sorted(dirs + names):
+            path = here / entry
+            rel = path.relative_to(folder).as_posix()
+            if path.is_symlink():
+                problems.append(f"{rel}: a symbolic link (to {os.readlink(path)}); a release holds plain files only")
+            elif path.is_file():
+                files.append((rel, path))
+            elif not path.is_dir():
+                problems.append(f"{rel}: not a plain file")
+        dirs[:] = [d for d in dirs if not (here / d).is_symlink()]
+    return sorted(files), problems
+
+
+def _inside(name: str) -> bool:
+    """Whether a manifest name is a relative path that stays inside the release folder."""
+    if not name or "\\" in name or name.startswith("/"):
+        return False
+    return all(part not in ("", ".", "..") for part in name.split("/"))
 
 
 def _manifest(plan: _Plan, folder: Path, release_id: int, created_at: dt.datetime) -> dict[str, Any]:
     files = {}
-    for path in sorted(folder.iterdir()):
-        if path.name not in (MANIFEST, SHA256SUMS):
-            files[path.name] = {"sha256": sha256_file(path), "size": path.stat().st_size}
+    for name, path in _walk(folder)[0]:  # HATS catalogs are folders: every file by its path
+        if name not in (MANIFEST, SHA256SUMS):
+            files[name] = {"sha256": sha256_file(path), "size": path.stat().st_size}
     n, n_high = len(plan.catalog["idx"]), len(plan.high)
     return _jsonable(
         {
@@ -639,6 +729,12 @@ def cut(
             _pickles(plan, work)
             _extended(plan, work)
             progress("catalogs", 2, 2)
+            scratch = out.resolve() / f".{version}.scratch-{os.getpid()}"
+            try:
+                scratch.mkdir()
+                _ecosystem(plan, work, scratch, progress)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
             h5_names = _results(plan, work, progress)
             progress("embeddings", 0, 1)
             _npy(plan, work)
@@ -741,12 +837,7 @@ def verify(directory: str | Path, recorded: dict[str, Any] | None = None) -> lis
     manifest_path = directory / MANIFEST
     if not directory.is_dir() or directory.is_symlink():
         return [f"{directory}: not a folder"]
-    problems: list[str] = []
-    for path in sorted(directory.iterdir()):
-        if path.is_symlink():
-            problems.append(f"{path.name}: a symbolic link (to {os.readlink(path)}); a release holds plain files only")
-        elif not path.is_file():
-            problems.append(f"{path.name}: not a plain file")
+    walked, problems = _walk(directory)
     try:
         if manifest_path.is_symlink():
             raise ValueError("a symbolic link")
@@ -763,7 +854,7 @@ def verify(directory: str | Path, recorded: dict[str, Any] | None = None) -> lis
     files = (recorded or manifest)["files"]
     for name, entry in sorted(files.items()):
         path = directory / name
-        if "/" in name or "\\" in name or name in ("", ".", "..") or os.path.basename(name) != name:
+        if not _inside(name):
             problems.append(f"{name}: names a file outside the release folder")
             continue
         if path.is_symlink() or not path.is_file():
@@ -777,14 +868,14 @@ def verify(directory: str | Path, recorded: dict[str, Any] | None = None) -> lis
         digest = sha256_file(path)
         if digest != entry.get("sha256"):
             problems.append(f"{name}: sha256 {digest} differs from the manifest's {entry.get('sha256')} (the file changed)")
-    for path in sorted(directory.iterdir()):
-        if path.name not in (MANIFEST, SHA256SUMS) and path.name not in files:
-            problems.append(f"{path.name}: not in the manifest")
-    problems += _check_sums(directory)
+    for name in sorted(n for n, _p in walked):
+        if name not in (MANIFEST, SHA256SUMS) and name not in files:
+            problems.append(f"{name}: not in the manifest")
+    problems += _check_sums(directory, walked)
     return problems
 
 
-def _check_sums(directory: Path) -> list[str]:
+def _check_sums(directory: Path, walked: list[tuple[str, Path]]) -> list[str]:
     """``SHA256SUMS`` must list every other plain file of the folder with its sha256."""
     sums = directory / SHA256SUMS
     if sums.is_symlink() or not sums.is_file():
@@ -796,13 +887,12 @@ def _check_sums(directory: Path) -> list[str]:
             return [f"{SHA256SUMS}: line {k} is not '<sha256>  <name>'"]
         listed[m.group(2)] = m.group(1)
     problems = []
-    present = {p.name for p in directory.iterdir() if p.name != SHA256SUMS}
-    for name in sorted(present - set(listed)):
+    present = {n: p for n, p in walked if n != SHA256SUMS}
+    for name in sorted(set(present) - set(listed)):
         problems.append(f"{name}: not in {SHA256SUMS}")
-    for name in sorted(set(listed) - present):
+    for name in sorted(set(listed) - set(present)):
         problems.append(f"{name}: in {SHA256SUMS} but missing")
-    for name in sorted(present & set(listed)):
-        path = directory / name
-        if path.is_file() and not path.is_symlink() and sha256_file(path) != listed[name]:
+    for name in sorted(set(present) & set(listed)):
+        if sha256_file(present[name]) != listed[name]:
             problems.append(f"{name}: sha256 differs from {SHA256SUMS}")
     return problems

@@ -23,8 +23,13 @@ from hscanom.checksum import sha256_file
 from hscanom.ml.config import WganConfig, preset
 from hscanom.progress import Progress, counted, training_steps
 
-#: Reports a stage: (stage name, what happened). The CLI prints it; tests collect it.
+#: Reports a stage: (stage name, what happened). The CLI prints it; tests collect it. A
+#: stage that found its result and did no work says so: its message starts with
+#: :data:`REUSED`.
 Report = Callable[[str, str], None]
+
+#: Start of the message of a stage that reused an earlier result.
+REUSED = "reused: "
 
 #: Mask version name of the simulator's DS9 regions.
 SIM_MASK_VERSION = "sim-v1"
@@ -105,7 +110,7 @@ def stage_simulate(cfg: PipelineConfig, state: PipelineState, report: Report, pr
     if record.exists():
         found = json.loads(record.read_text()).get("parameters", {})
         if all(found.get(k) == v for k, v in wanted.items()):
-            report("simulate", f"reusing {cfg.sim_dir} ({cfg.n_objects:,} objects)")
+            report("simulate", f"{REUSED}{cfg.sim_dir} ({cfg.n_objects:,} objects)")
             state.sim_dir = cfg.sim_dir
             return
     summary = simulate(cfg.sim_dir, n=cfg.n_objects, anomaly_fraction=cfg.anomaly_fraction, seed=cfg.seed, progress=progress is not None, overwrite=True)
@@ -133,17 +138,17 @@ def stage_ingest(cfg: PipelineConfig, state: PipelineState, report: Report, prog
         masks_done = conn.execute("SELECT EXISTS (SELECT 1 FROM bright_star_mask WHERE mask_version = %s)", (SIM_MASK_VERSION,)).fetchone()[0]
         cutouts_done = _batch_done(conn, "cutouts", str((sim / "cutouts").resolve()))
     if catalog_done:
-        report("ingest", "catalog already ingested")
+        report("ingest", f"{REUSED}catalog already ingested")
     else:
         result = ingest_catalog(catalog, url=state.url)
         report("ingest", f"catalog: {result.rows_stored:,} objects stored, {result.rows_rejected:,} rows refused")
     if masks_done:
-        report("ingest", f"masks {SIM_MASK_VERSION} already ingested")
+        report("ingest", f"{REUSED}masks {SIM_MASK_VERSION} already ingested")
     else:
         result = ingest_masks(sorted((sim / "masks").glob("*.reg")), SIM_MASK_VERSION, url=state.url)
         report("ingest", f"masks {SIM_MASK_VERSION}: {result.n_regions:,} regions")
     if cutouts_done:
-        report("ingest", "cutouts already ingested")
+        report("ingest", f"{REUSED}cutouts already ingested")
     else:
         result = ingest_cutouts(sim / "cutouts", url=state.url, progress=progress is not None)
         report("ingest", f"cutouts: {result.stored:,} files recorded, {len(result.rejects):,} refused")
@@ -155,7 +160,7 @@ def stage_sample(cfg: PipelineConfig, state: PipelineState, report: Report, prog
 
     try:
         info = get_sample(cfg.sample, state.url)
-        report("sample", f"{cfg.sample}: {info.n_members:,} members (exists)")
+        report("sample", f"{REUSED}{cfg.sample}: {info.n_members:,} members (exists)")
     except SampleError:
         info = create_sample(cfg.sample, preset_sql(cfg.sample), description="The paper's cuts (sql/paper-pdr2.sql)", url=state.url)
         report("sample", f"{cfg.sample}: {info.n_members:,} members")
@@ -167,7 +172,8 @@ def stage_pack(cfg: PipelineConfig, state: PipelineState, report: Report, progre
     from hscanom.ingest.pack import pack_sample
 
     result = pack_sample(state.sample, size=cfg.image_size, out=Path(cfg.home) / "shards" / state.sample, url=state.url, progress=progress is not None)
-    report("pack", f"{result.packed:,} images packed now, {result.already_packed:,} before, {len(result.skipped):,} skipped")
+    reused = REUSED if result.packed == 0 and result.already_packed > 0 else ""
+    report("pack", f"{reused}{result.packed:,} images packed now, {result.already_packed:,} before, {len(result.skipped):,} skipped")
 
 
 def stage_train(cfg: PipelineConfig, state: PipelineState, report: Report, progress: Progress | None) -> None:
@@ -175,9 +181,12 @@ def stage_train(cfg: PipelineConfig, state: PipelineState, report: Report, progr
     from hscanom.ml import runs
 
     wgan_cfg = cfg.wgan_config()
+    with db.connect(state.url) as conn:
+        newest = conn.execute("SELECT coalesce(max(id), 0) FROM model").fetchone()[0]
     state.wgan_id = runs.train_wgan(state.url, state.sample, wgan_cfg, cfg.home, training_steps(progress, "train WGAN") if progress else None)
     state.encoder_id = runs.train_encoder(state.url, state.wgan_id, training_steps(progress, "train encoder") if progress else None)
-    report("train", f"WGAN model {state.wgan_id}, encoder model {state.encoder_id}")
+    reused = REUSED if max(state.wgan_id, state.encoder_id) <= newest else ""
+    report("train", f"{reused}WGAN model {state.wgan_id}, encoder model {state.encoder_id}")
 
 
 def stage_score(cfg: PipelineConfig, state: PipelineState, report: Report, progress: Progress | None) -> None:
@@ -186,6 +195,8 @@ def stage_score(cfg: PipelineConfig, state: PipelineState, report: Report, progr
     from hscanom.samples import get_sample
 
     n = get_sample(state.sample, state.url).n_members
+    with db.connect(state.url) as conn:
+        complete = {r[0] for r in conn.execute("SELECT id FROM score_run WHERE status = 'complete'")}
     on_batch = counted(progress, "score", n) if progress else None
     state.run_id = runs.score(state.url, state.wgan_id, state.sample, cfg.home, batch_size=cfg.score_batch, on_batch=on_batch)
     with db.connect(state.url) as conn:
@@ -193,7 +204,8 @@ def stage_score(cfg: PipelineConfig, state: PipelineState, report: Report, progr
             "SELECT count(*), count(*) FILTER (WHERE s_disc_sigma > 3) FROM anomaly_score_normalized WHERE run_id = %s",
             (state.run_id,),
         ).fetchone()
-    report("score", f"run {state.run_id}: {scored:,} objects scored, {high:,} above 3 sigma in s_disc")
+    reused = REUSED if state.run_id in complete else ""
+    report("score", f"{reused}run {state.run_id}: {scored:,} objects scored, {high:,} above 3 sigma in s_disc")
 
 
 def stage_characterize(cfg: PipelineConfig, state: PipelineState, report: Report, progress: Progress | None) -> None:
@@ -206,9 +218,16 @@ def stage_characterize(cfg: PipelineConfig, state: PipelineState, report: Report
     if sample is None and get_sample(high_anomaly_sample(state.url, state.run_id), state.url).n_members < MIN_OBJECTS:
         sample = state.sample
         report("characterise", f"fewer than {MIN_OBJECTS} objects above 3 sigma: characterising the whole sample {sample}")
-    result = characterize(state.url, state.run_id, home=cfg.home, sample=sample, seed=cfg.seed, max_epochs=cfg.cae_epochs)
+    def cae_epochs(stage: str, step: int, total: int, info: dict) -> None:
+        if stage.startswith("CAE"):  # each CAE training as a stage of the caller's Progress
+            progress(f"train {stage}", step, total)
+
+    result = characterize(
+        state.url, state.run_id, home=cfg.home, sample=sample, seed=cfg.seed, max_epochs=cfg.cae_epochs, progress=cae_epochs if progress else None
+    )
     state.extra["characterize"] = {"residual_model_id": result.residual_model_id, "real_model_id": result.real_model_id, "sample": result.sample}
-    report("characterise", f"{result.n_objects:,} objects of {result.sample}: residual CAE model {result.residual_model_id}, real CAE model {result.real_model_id}")
+    reused = REUSED if not result.trained and not result.written else ""
+    report("characterise", f"{reused}{result.n_objects:,} objects of {result.sample}: residual CAE model {result.residual_model_id}, real CAE model {result.real_model_id}")
 
 
 def stage_evaluate(cfg: PipelineConfig, state: PipelineState, report: Report, progress: Progress | None) -> None:
@@ -218,7 +237,7 @@ def stage_evaluate(cfg: PipelineConfig, state: PipelineState, report: Report, pr
     result = evaluate(state.url, state.run_id, truth=state.sim_dir / "labels.csv")
     state.extra["evaluation_id"] = result.evaluation_id
     state.extra["evaluation"] = result.table
-    report("evaluate", f"evaluation {result.evaluation_id} against {state.sim_dir / 'labels.csv'}")
+    report("evaluate", f"{REUSED if result.reused else ''}evaluation {result.evaluation_id} against {state.sim_dir / 'labels.csv'}")
 
 
 def stage_rank(cfg: PipelineConfig, state: PipelineState, report: Report, progress: Progress | None) -> None:
@@ -267,7 +286,7 @@ def stage_release(cfg: PipelineConfig, state: PipelineState, report: Report, pro
                 "run the demo in a fresh HSCANOM_HOME or cut another version by hand"
             )
         state.extra["release_dir"] = Path(existing[cfg.release].out_dir)
-        report("release", f"{cfg.release} exists: {state.extra['release_dir']}")
+        report("release", f"{REUSED}{cfg.release} exists: {state.extra['release_dir']}")
         return
     info = release.cut(state.url, cfg.release, state.run_id, out=Path(cfg.home) / "releases", mask_version=SIM_MASK_VERSION)
     state.extra["release_dir"] = Path(info.path)
@@ -280,7 +299,7 @@ def stage_report(cfg: PipelineConfig, state: PipelineState, report: Report, prog
 
     out = Path(cfg.home) / "reports" / f"run-{state.run_id}"
     state.extra["report"] = build_report(state.url, state.run_id, out, seed=cfg.seed)
-    report("report", str(state.extra["report"]))
+    report("report", f"written: {state.extra['report']}")
 
 
 #: The stages in order.

@@ -108,7 +108,7 @@ def test_pages_runs_and_unknown_routes(explorer):
 def test_points_fall_back_to_scores_without_characterisation(explorer):
     client, url, state = explorer
     data = client.get(f"/api/runs/{state.run_id}/points").json()
-    assert data["space"] == "scores" and data["spaces"] == ["scores"]
+    assert data["space"] == "scores" and data["spaces"] == ["scores", "sky"]
     assert data["n"] == 120 and data["color_column"] == "s_disc_sigma" and not data["categorical"]
     ids = _ids(url, state.run_id)
     assert data["object_id"] == [str(i) for i in ids]  # strings, exact: ids exceed 2**53
@@ -126,12 +126,36 @@ def test_points_in_umap_space_after_characterisation(explorer):
     client, url, state = explorer
     chosen = add_characterisation(url, state.run_id, state.wgan_id, n=40)
     data = client.get(f"/api/runs/{state.run_id}/points?color=gmm_label").json()
-    assert data["space"] == "residual" and data["spaces"] == ["residual", "scores"]
+    assert data["space"] == "residual" and data["spaces"] == ["residual", "scores", "sky"]
     assert data["n"] == 40 and sorted(data["object_id"]) == sorted(str(i) for i in chosen)
     assert data["categorical"] and set(data["color"]) == {0, 1}
     assert client.get("/api/runs").json()["runs"][0]["spaces"] == ["residual"]
     scores = client.get(f"/api/runs/{state.run_id}/points?space=scores").json()
     assert scores["n"] == 120
+
+
+def test_sky_space_and_footprint(explorer):
+    from astropy import units as u
+    from mocpy import MOC
+
+    client, url, state = explorer
+    sky = client.get(f"/api/runs/{state.run_id}/points?space=sky").json()
+    with psycopg.connect(url) as conn:
+        pos = dict((str(o), (r, d)) for o, r, d in conn.execute("SELECT object_id, ra, dec FROM scored_object WHERE run_id = %s", (state.run_id,)))
+    assert sky["n"] == 120 and sky["x_label"] == "RA [deg]"
+    assert all(x == pytest.approx(pos[o][0]) and y == pytest.approx(pos[o][1]) for o, x, y in zip(sky["object_id"], sky["x"], sky["y"]))
+    foot = client.get(f"/api/runs/{state.run_id}/footprint").json()
+    assert foot["order"] == 10 and 0 < foot["sky_fraction"] < 1e-3 and foot["cells"]
+    # the cells are the MOC of the positions: every object lies in one of them
+    by_order: dict[str, list[int]] = {}
+    for c in foot["cells"]:
+        by_order.setdefault(str(c["order"]), []).append(c["ipix"])
+    full = MOC.from_json(by_order)
+    assert full.sky_fraction == pytest.approx(foot["sky_fraction"])
+    ra, dec = np.array([p[0] for p in pos.values()]), np.array([p[1] for p in pos.values()])
+    assert full.contains_lonlat(ra * u.deg, dec * u.deg).all()
+    assert all(len(c["ra"]) == 4 and len(c["dec"]) == 4 for c in foot["cells"])
+    assert_error(client.get("/api/runs/999/footprint"), 404, "run 999")
 
 
 def test_points_bad_input(explorer):

@@ -85,6 +85,16 @@ def test_explore_select_open_and_label(served, browser):
     assert browser.find_elements(By.CSS_SELECTOR, "#plot canvas")
     assert Select(browser.find_element(By.ID, "space")).first_selected_option.get_attribute("value") == "residual"
 
+    # the sky view draws the positions over the footprint MOC; then back to the UMAP
+    Select(browser.find_element(By.ID, "space")).select_by_value("sky")
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, '#plot[data-space="sky"][data-rendered="120"]')))
+    footprint = browser.execute_script(
+        "const t = document.getElementById('plot').data.find(t => (t.name || '').startsWith('footprint'));"
+        "return t ? t.x.filter(v => v !== null).length : 0;")
+    assert footprint >= 5  # at least one closed cell outline
+    Select(browser.find_element(By.ID, "space")).select_by_value("residual")
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, '#plot[data-space="residual"][data-rendered="120"]')))
+
     # a writing WHERE clause is refused with the database's message, and nothing changes
     before = counts(url)
     where = browser.find_element(By.ID, "where")

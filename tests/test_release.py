@@ -34,6 +34,8 @@ FILES = {
     "results_gri_lambda0.3.h5", "results_gri_lambda0.3_3sigd.h5",
     "autoencoded_disc3sigma_residuals.npy", "autoencoded_disc3sigma_reals.npy",
     "anomaly_catalog_hsc_extended.parquet", "anomaly_catalog_hsc_extended.fits",
+    "anomaly_catalog_hsc_extended_hats", "anomaly_catalog_hsc_disc3sigma_hats",  # HATS catalogs (folders)
+    "anomaly_catalog_hsc_footprint_moc.fits", "anomaly_catalog_hsc_disc3sigma.vot",
 }
 PICKLE_COLUMNS = [
     "HSC_object_id", "ra", "dec", "discriminator_score_normalized", "generator_score_normalized", "combined_score_normalized",
@@ -104,7 +106,8 @@ def _expected(url: str, run_id: int) -> pd.DataFrame:
 
 
 def _hashes(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.name not in ("manifest.json", "SHA256SUMS")}
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in ("manifest.json", "SHA256SUMS"))
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
 # -- the files ------------------------------------------------------------------------------
@@ -254,7 +257,8 @@ def test_manifest_and_verify_detects_a_flipped_byte(ready, tmp_path):
     assert {k: v["id"] for k, v in manifest["models"]["cae"].items()} == models
     assert "i_cmodel_mag" in manifest["sample"]["sql"] and manifest["mask_version"]
     assert manifest["row_counts"] == info.row_counts == info.manifest["row_counts"]
-    assert set(manifest["files"]) == FILES - {"manifest.json", "SHA256SUMS"}
+    assert {name.split("/")[0] for name in manifest["files"]} == FILES - {"manifest.json", "SHA256SUMS"}
+    assert {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} == set(manifest["files"]) | {"manifest.json", "SHA256SUMS"}
     for name, entry in manifest["files"].items():
         assert entry["size"] == (folder / name).stat().st_size and entry["sha256"] == hashlib.sha256((folder / name).read_bytes()).hexdigest()
     assert release.verify(folder) == []
@@ -273,6 +277,17 @@ def test_manifest_and_verify_detects_a_flipped_byte(ready, tmp_path):
     problems = release.verify(copy)
     assert "autoencoded_disc3sigma_reals.npy: missing" in problems and "notes.txt: not in the manifest" in problems
     assert "notes.txt: not in SHA256SUMS" in problems
+    # the HATS catalogs, MOC and VOTable are checked like every other file
+    partition = sorted(name for name in manifest["files"] if name.startswith("anomaly_catalog_hsc_extended_hats/dataset/Norder="))[0]
+    data = bytearray((copy / partition).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (copy / partition).write_bytes(bytes(data))
+    (copy / "anomaly_catalog_hsc_disc3sigma.vot").unlink()
+    (copy / "anomaly_catalog_hsc_disc3sigma_hats" / "extra.parquet").write_bytes(b"x")
+    problems = release.verify(copy)
+    assert any(p.startswith(f"{partition}: sha256") for p in problems)
+    assert "anomaly_catalog_hsc_disc3sigma.vot: missing" in problems
+    assert "anomaly_catalog_hsc_disc3sigma_hats/extra.parquet: not in the manifest" in problems
     assert release.verify(tmp_path / "nowhere") == [f"{tmp_path / 'nowhere'}: not a folder"]
 
 

@@ -1,4 +1,16 @@
-"""Shared pieces of the command-line layer: the console and error reporting."""
+"""Shared pieces of the command-line layer: the console, error reporting and progress.
+
+Output rules (so that a log line can be grepped and a path copied):
+
+* The consoles never hard-wrap text: a message longer than the terminal is left to the
+  terminal to fold (``soft_wrap``), and when stdout is not a terminal (a pipe, a batch
+  job's log, ``CliRunner``) the console is as wide as any line, so tables are not folded
+  either; their width no longer depends on ``COLUMNS`` or the length of a path.
+* Values shown in tables go through :func:`plain`: no emoji codes (``:x:``), no markup
+  (``[bold]``), exactly the stored text.
+* Long stages show a Rich progress bar on a terminal and, elsewhere, a plain line
+  ``stage: done/total (pct), rate/s, ETA`` at most every :data:`PROGRESS_INTERVAL_S`.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +18,60 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
+from rich.panel import Panel
+from rich.rule import Rule
+from rich.syntax import Syntax
+from rich.text import Text
 
-console = Console()
-err_console = Console(stderr=True)
+from hscanom.progress import PROGRESS_INTERVAL_S, PlainProgress  # noqa: F401  (re-exported)
+
+#: Width of a console that is not a terminal: wide enough that nothing is ever folded.
+UNWRAPPED_WIDTH = 100_000
+
+
+#: Width of rules, syntax-highlighted SQL and panels when not writing to a terminal.
+FILLER_WIDTH = 100
+_FILLERS = (Rule, Syntax, Panel)
+
+
+class _Console(Console):
+    """A Rich console that soft-wraps, replaces no emoji codes, and does not fold output
+    that is not going to a terminal."""
+
+    def __init__(self, **kwargs):
+        super().__init__(soft_wrap=True, emoji=False, **kwargs)
+        # Rich fixes the width from $COLUMNS here; leave it to `size` (below), which reads
+        # $COLUMNS only for a terminal.
+        self._width = kwargs.get("width")
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)
+        if not self.is_terminal and self._width is None:
+            return ConsoleDimensions(UNWRAPPED_WIDTH, size.height)
+        return size
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)
+
+    def print(self, *objects, **kwargs) -> None:
+        # Renderables that fill the width (rules, highlighted SQL, panels) get a fixed one off
+        # a terminal rather than UNWRAPPED_WIDTH.
+        if kwargs.get("width") is None and not self.is_terminal and any(isinstance(o, _FILLERS) for o in objects):
+            titles = [len(str(o.title)) + 6 for o in objects if isinstance(o, Rule)]  # a rule's title is never cut
+            kwargs["width"] = max([FILLER_WIDTH, *titles])
+        super().print(*objects, **kwargs)
+
+
+console = _Console()
+err_console = _Console(stderr=True)
+
+
+def plain(value: object) -> Text:
+    """``value`` as a table cell shown exactly as it is (no markup, no emoji); None -> ''."""
+    return Text("" if value is None else str(value))
 
 
 class UserError(Exception):
@@ -30,7 +92,13 @@ def reported_errors(*kinds: type[BaseException]) -> Iterator[None]:
 
 @contextmanager
 def progress_bar(description: str, total: int | None) -> Iterator:
-    """A Rich progress bar; yields ``advance(n=1, **fields)`` to move it along."""
+    """A Rich progress bar on a terminal, plain :class:`PlainProgress` lines elsewhere;
+    yields ``advance(n=1, info="")`` to move it along."""
+    if not console.is_terminal:
+        plain_progress = PlainProgress(description, total, out=lambda line: console.print(line, markup=False, highlight=False))
+        yield plain_progress.advance
+        plain_progress.finish()
+        return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     columns = (
@@ -39,7 +107,7 @@ def progress_bar(description: str, total: int | None) -> Iterator:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        TextColumn("{task.fields[info]}"),
+        TextColumn("{task.fields[info]}", markup=False),
     )
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(description, total=total, info="")

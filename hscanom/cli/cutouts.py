@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from hscanom.cli._common import console, reported_errors
+from hscanom.cli._common import console, plain, reported_errors
 from hscanom.ingest.cutouts import REQUEST_MAX_LINES, CutoutIngestReport, write_request_lists
 from hscanom.ingest.cutouts import ingest_cutouts as _ingest_cutouts
 from hscanom.ingest.pack import ShardChecksumError, pack_sample, verify_shards
@@ -117,7 +118,7 @@ def verify(
     bad = [c for c in checks if not c.ok]
     table = Table("shard", "file", "status")
     for c in bad:
-        table.add_row(str(c.shard_id), str(c.path), f"[red]{c.problem}[/]" + (" (dropped)" if repair else ""))
+        table.add_row(str(c.shard_id), plain(c.path), Text(str(c.problem) + (" (dropped)" if repair else ""), style="red"))
     if bad:
         console.print(table)
     console.print(f"{len(checks) - len(bad)} of {len(checks)} shard(s) verified")

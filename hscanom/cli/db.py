@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hscanom import db
-from hscanom.cli._common import console, reported_errors
+from hscanom.cli._common import console, plain, reported_errors
 from hscanom.config import Settings
 from hscanom.embedded import EmbeddedError
 
@@ -66,18 +66,18 @@ def status() -> None:
         st = db.status()
     table = Table(show_header=False, box=None)
     table.add_row("database", f"{st.mode} ({'running' if st.running else 'not running'})")
-    table.add_row("url", st.url)
+    table.add_row("url", plain(st.url))
     if st.home:
-        table.add_row("home", str(st.home))
-        table.add_row("log", str(st.log_file))
-    table.add_row("server", st.server_version or "-")
+        table.add_row("home", plain(st.home))
+        table.add_row("log", plain(st.log_file))
+    table.add_row("server", plain(st.server_version or "-"))
     behind = "" if st.revision == st.head else f"  (code is at {st.head}: run `hscanom db upgrade`)"
     table.add_row("revision", f"{st.revision or 'none'}{behind}")
     console.print(table)
     if st.row_counts:
         counts = Table("table", "rows", title="row counts")
         for name, n in st.row_counts.items():
-            counts.add_row(name, f"{n:,}")
+            counts.add_row(plain(name), f"{n:,}")
         console.print(counts)
     if st.running and st.revision == st.head:
         _print_jobs(st.url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import typer
+from rich.text import Text
 
 from hscanom import db
 from hscanom.cli._common import StageBars, console, reported_errors
@@ -39,7 +40,15 @@ def demo(
 
         def report(stage: str, message: str) -> None:
             now = time.perf_counter()
-            console.print(f"[bold green]{stage:>12}[/] {message} [dim]({now - clock[0]:.0f} s)[/]")
+            line = Text()
+            if message.startswith(pipeline.REUSED):  # found from an earlier run: nothing redone
+                line.append(f"{stage:>12} reused", style="bold cyan")
+                line.append(f" {message[len(pipeline.REUSED):]}")
+            else:
+                line.append(f"{stage:>12}", style="bold green")
+                line.append(f" {message}")
+            line.append(f" ({now - clock[0]:.0f} s)", style="dim")
+            console.print(line)
             clock[0] = now
 
         with StageBars() as bars:

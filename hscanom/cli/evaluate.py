@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from hscanom import db
-from hscanom.cli._common import console, reported_errors
+from hscanom.cli._common import console, plain, reported_errors
 
 
 def _fmt(value) -> str:
@@ -37,7 +37,7 @@ def metrics_table(result) -> Table:
         if previous is not None and key != previous:
             table.add_section()
         previous = key
-        table.add_row(f"{r.run_id} {r.method}", r.score, r.anomaly_class, f"{r.n_objects:,}", f"{r.n_positive:,}",
+        table.add_row(plain(f"{r.run_id} {r.method}"), plain(r.score), plain(r.anomaly_class), f"{r.n_objects:,}", f"{r.n_positive:,}",
                       *(_fmt(v) for v in (r.roc_auc, r.average_precision, r.recall, r.purity, r.frac_above)))
     return table
 

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from hscanom import db
 from hscanom.catalog import release as releases
-from hscanom.cli._common import console, progress_bar, reported_errors
+from hscanom.cli._common import console, plain, progress_bar, reported_errors
 from hscanom.embedded import EmbeddedError
 
 app = typer.Typer(help="Cut, verify and inspect versioned catalog releases.", no_args_is_help=True)
@@ -93,7 +93,7 @@ def list_() -> None:
     table = Table("version", "run", "status", "created", "objects", "3 sigma", "folder")
     for r in rows:
         c = r.row_counts
-        table.add_row(r.version, str(r.run_id), r.status, f"{r.created_at:%Y-%m-%d %H:%M}", f"{c.get('full', '')}", f"{c.get('disc3sigma', '')}", str(r.out_dir))
+        table.add_row(plain(r.version), str(r.run_id), plain(r.status), f"{r.created_at:%Y-%m-%d %H:%M}", f"{c.get('full', '')}", f"{c.get('disc3sigma', '')}", plain(r.out_dir))
     console.print(table)
 
 
@@ -117,5 +117,5 @@ def show(version: str = typer.Argument(..., help="Release version.")) -> None:
     )
     table = Table("file", "bytes", "sha256")
     for name, entry in m.get("files", {}).items():
-        table.add_row(name, f"{entry['size']:,}", entry["sha256"])
+        table.add_row(plain(name), f"{entry['size']:,}", plain(entry["sha256"]))
     console.print(table)

@@ -8,7 +8,7 @@ import typer
 from rich.syntax import Syntax
 from rich.table import Table
 
-from hscanom.cli._common import UserError, console, reported_errors
+from hscanom.cli._common import UserError, console, plain, reported_errors
 from hscanom.samples import SampleError, create_sample, get_sample, list_samples, preset_sql, presets, sample_object_ids
 
 app = typer.Typer(help="Create and inspect samples (named SQL selections of objects).", no_args_is_help=True)
@@ -44,7 +44,7 @@ def list_() -> None:
         samples = list_samples()
     table = Table("id", "name", "members", "created", "description")
     for s in samples:
-        table.add_row(str(s.id), s.name, f"{s.n_members:,}", f"{s.created_at:%Y-%m-%d %H:%M}", s.description or "")
+        table.add_row(str(s.id), plain(s.name), f"{s.n_members:,}", f"{s.created_at:%Y-%m-%d %H:%M}", plain(s.description))
     console.print(table)
 
 
@@ -59,7 +59,7 @@ def show(
         first = sample_object_ids(name)[:ids] if ids else []
     console.print(f"sample [bold]{info.name}[/] (id {info.id}), {info.n_members:,} objects, created {info.created_at:%Y-%m-%d %H:%M}")
     if info.description:
-        console.print(info.description)
+        console.print(info.description, markup=False, highlight=False)
     if info.params:
         console.print(f"parameters: {info.params}")
     if len(first):

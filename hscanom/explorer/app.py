@@ -9,6 +9,7 @@ Routes (object ids travel as strings in JSON, since JavaScript numbers lose ids 
 ``GET /object/{id}?run=``                   one object's page
 ``GET /api/runs``                           score runs with their UMAP spaces
 ``GET /api/runs/{run}/points``              columnar scatter data (``?color=&space=``)
+``GET /api/runs/{run}/footprint``           footprint MOC of the run as cell polygons
 ``GET /api/objects/{id}?run=``              scores, metadata, mask flag, clusters, links, labels
 ``GET /api/objects/{id}/similar``           neighbours in embedding space (``?run=&k=&kind=``)
 ``GET /api/images/{id}/{kind}.png?run=``    ``real``, ``reconstruction`` or ``residual``
@@ -210,6 +211,11 @@ def api_points(request: Request) -> Response:
     return Response(queries.points_json(_url(request), run, color, space), media_type="application/json")
 
 
+def api_footprint(request: Request) -> Response:
+    run = params.integer(request.path_params["run"], "run", lo=1)
+    return Json(queries.footprint(_url(request), run))
+
+
 def api_object(request: Request) -> Response:
     oid = params.object_id(request.path_params["object_id"], "object id")
     obj = queries.scored_object(_url(request), oid, _opt_run(request))
@@ -351,6 +357,7 @@ def create_app(url: str, *, default_run: int | None = None, cache_bytes: int = i
         Route("/object/{object_id}", object_page),
         Route("/api/runs", api_runs),
         Route("/api/runs/{run}/points", api_points),
+        Route("/api/runs/{run}/footprint", api_footprint),
         Route("/api/objects/{object_id}", api_object),
         Route("/api/objects/{object_id}/similar", api_similar),
         Route("/api/images/{object_id}/{kind}.png", api_image),

@@ -46,6 +46,8 @@ COLOR_COLUMNS: dict[str, tuple[str, bool]] = {
 
 #: The fallback scatter when a run has no UMAP coordinates (no characterisation yet).
 SCORE_SPACE = "scores"
+#: The sky: x = ra, y = dec [deg] of every scored object, drawn over the footprint MOC.
+SKY_SPACE = "sky"
 SCORE_AXES = ("s_gen_sigma", "s_disc_sigma")
 
 #: Cluster methods of ``cluster_label`` -> column of ``scored_object``.
@@ -149,8 +151,8 @@ def points_json(url: str, run_id: int, color: str, space: str | None) -> str:
         available = spaces(conn, run_id)
         if space is None:
             space = "residual" if "residual" in available else next(iter(available), SCORE_SPACE)
-        if space != SCORE_SPACE and space not in available:
-            raise ApiError(400, f"space: run {run_id} has no {space!r} UMAP; available: {', '.join([*available, SCORE_SPACE])}")
+        if space not in (SCORE_SPACE, SKY_SPACE) and space not in available:
+            raise ApiError(400, f"space: run {run_id} has no {space!r} UMAP; available: {', '.join([*available, SCORE_SPACE, SKY_SPACE])}")
         value = f"o.{color}::int" if color in ("in_bright_star_mask", "blended") else f"nullif(o.{color}::float8, 'NaN')::real"
         if color == "relevance":  # not a column of scored_object: the run's newest ranking (NULL before any)
             value = ("(SELECT rs.relevance FROM ranking_score rs WHERE rs.object_id = o.object_id AND rs.ranking_id = "
@@ -159,6 +161,10 @@ def points_json(url: str, run_id: int, color: str, space: str | None) -> str:
             rows = f"""SELECT o.object_id, o.{SCORE_AXES[0]} AS x, o.{SCORE_AXES[1]} AS y, {value} AS c
                          FROM scored_object o WHERE o.run_id = %(run)s ORDER BY o.object_id"""
             x_label, y_label = "s_gen [sigma]", "s_disc [sigma]"
+        elif space == SKY_SPACE:
+            rows = f"""SELECT o.object_id, o.ra AS x, o.dec AS y, {value} AS c
+                         FROM scored_object o WHERE o.run_id = %(run)s ORDER BY o.object_id"""
+            x_label, y_label = "RA [deg]", "Dec [deg]"
         else:
             rows = f"""SELECT o.object_id, u.x, u.y, {value} AS c
                          FROM umap_coord u JOIN scored_object o ON o.run_id = u.run_id AND o.object_id = u.object_id
@@ -176,11 +182,29 @@ def points_json(url: str, run_id: int, color: str, space: str | None) -> str:
         ).fetchone()[0]
     label, categorical = COLOR_COLUMNS[color]
     meta = json.dumps({
-        "run": run_id, "space": space, "spaces": [*available, SCORE_SPACE],
+        "run": run_id, "space": space, "spaces": [*available, SCORE_SPACE, SKY_SPACE],
         "x_label": x_label, "y_label": y_label,
         "color_column": color, "color_label": label, "categorical": categorical,
     })
     return meta[:-1] + ", " + columns[1:]
+
+
+def footprint(url: str, run_id: int) -> dict[str, Any]:
+    """The footprint MOC of a run's scored objects (as a release writes it, order
+    :data:`hscanom.catalog.ecosystem.MOC_ORDER`), as cell polygons for the sky plot:
+    ``{"run", "order", "sky_fraction", "cells": [{"order", "ipix", "ra": [4], "dec": [4]}]}``."""
+    import numpy as np
+
+    from hscanom.catalog import ecosystem
+
+    with connection(url) as conn:
+        _check_run(conn, run_id)
+        rows = conn.execute("SELECT ra, dec FROM scored_object WHERE run_id = %s", (run_id,)).fetchall()
+    if not rows:
+        return {"run": run_id, "order": ecosystem.MOC_ORDER, "sky_fraction": 0.0, "cells": []}
+    pos = np.array(rows, dtype=float)
+    moc = ecosystem.footprint_moc(pos[:, 0], pos[:, 1])
+    return {"run": run_id, "order": ecosystem.MOC_ORDER, "sky_fraction": float(moc.sky_fraction), "cells": ecosystem.moc_cells(moc)}
 
 
 # -- one object -----------------------------------------------------------------------------

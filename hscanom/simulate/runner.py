@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -213,11 +214,29 @@ def _mp_context():
     return get_context("spawn")
 
 
+class _PlainBar:
+    """The part of tqdm's interface :func:`_run` uses, as :class:`hscanom.progress.PlainProgress` lines."""
+
+    def __init__(self, total: int):
+        from hscanom.progress import PlainProgress
+
+        self._p = PlainProgress("simulate", total)
+
+    def update(self, n: int = 1) -> None:
+        self._p.advance(n)
+
+    def close(self) -> None:
+        self._p.finish()
+
+
 def _run(specs: list[CutoutSpec], workers: int, progress: bool) -> list[ObjectMeasurement]:
     from tqdm import tqdm
 
     context = _mp_context() if workers > 1 else None  # before tqdm starts its monitor thread
-    bar = tqdm(total=len(specs), desc="simulate", unit="obj", disable=not progress, smoothing=0.05)
+    if progress and not sys.stderr.isatty():  # a log file: plain lines, not tqdm's \r updates
+        bar = _PlainBar(len(specs))
+    else:
+        bar = tqdm(total=len(specs), desc="simulate", unit="obj", disable=not progress, smoothing=0.05)
     try:
         if workers <= 1:
             results = []

@@ -40,7 +40,23 @@
 
   function imageUrl(id, kind) { return `/api/images/${id}/${kind}.png?run=${state.run}`; }
   function objectUrl(id) { return `/object/${id}?run=${state.run}`; }
-  function spaceName(s) { return s === "scores" ? "s_gen vs s_disc [\u03c3]" : `UMAP (${s.replace("_", " ")})`; }
+  function spaceName(s) {
+    if (s === "sky") return "sky (RA, Dec) with footprint";
+    return s === "scores" ? "s_gen vs s_disc [\u03c3]" : `UMAP (${s.replace("_", " ")})`;
+  }
+
+  // The run's footprint MOC (HEALPix cells, /api/runs/{run}/footprint) as one closed-polygon
+  // trace, drawn last so that the point traces keep their indices for the selection.
+  const footprints = new Map();
+  async function footprintTrace(run) {
+    if (!footprints.has(run)) footprints.set(run, await api(`/api/runs/${run}/footprint`));
+    const f = footprints.get(run);
+    const x = [], y = [];
+    for (const c of f.cells) { x.push(...c.ra, c.ra[0], null); y.push(...c.dec, c.dec[0], null); }
+    return {type: "scatter", mode: "lines", x, y, fill: "toself", fillcolor: "rgba(70,130,180,0.12)",
+      line: {color: "rgba(70,130,180,0.6)", width: 0.5}, hoverinfo: "skip",
+      name: `footprint MOC (order ${f.order}, ${f.cells.length} cells)`, showlegend: true};
+  }
   function fmt(v, digits) { return v == null ? "\u2014" : Number(v).toFixed(digits); }
 
   // -- controls ----------------------------------------------------------------------------
@@ -133,8 +149,14 @@
       plot_bgcolor: "#fbfbfc", paper_bgcolor: "#ffffff", font: {family: "system-ui, sans-serif", size: 12},
     };
     const config = {displaylogo: false, responsive: true, scrollZoom: true, modeBarButtonsToRemove: ["toImage"]};
+    const traces = buildTraces();
+    if (d.space === "sky") {
+      layout.xaxis.autorange = "reversed";  // RA grows to the east, leftwards on the sky
+      layout.yaxis.scaleanchor = "x";
+      try { traces.push(await footprintTrace(state.run)); } catch (err) { setStatus(`footprint: ${err.message}`, true); }
+    }
     plot.dataset.rendered = "";
-    await Plotly.react(plot, buildTraces(), layout, config);
+    await Plotly.react(plot, traces, layout, config);
     if (!state.plotted) {
       plot.on("plotly_selected", onSelected);
       plot.on("plotly_deselect", () => showSelection([]));
