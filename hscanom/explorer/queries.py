@@ -191,20 +191,20 @@ def points_json(url: str, run_id: int, color: str, space: str | None) -> str:
 
 def footprint(url: str, run_id: int) -> dict[str, Any]:
     """The footprint MOC of a run's scored objects (as a release writes it, order
-    :data:`hscanom.footprint.MOC_ORDER`), as cell polygons for the sky plot:
+    :data:`hscanom.sky.MOC_ORDER`), as cell polygons for the sky plot:
     ``{"run", "order", "sky_fraction", "cells": [{"order", "ipix", "ra": [4], "dec": [4]}]}``."""
     import numpy as np
 
-    from hscanom import footprint
+    from hscanom import footprint as sky
 
     with connection(url) as conn:
         _check_run(conn, run_id)
         rows = conn.execute("SELECT ra, dec FROM scored_object WHERE run_id = %s", (run_id,)).fetchall()
     if not rows:
-        return {"run": run_id, "order": footprint.MOC_ORDER, "sky_fraction": 0.0, "cells": []}
+        return {"run": run_id, "order": sky.MOC_ORDER, "sky_fraction": 0.0, "cells": []}
     pos = np.array(rows, dtype=float)
-    moc = footprint.footprint_moc(pos[:, 0], pos[:, 1])
-    return {"run": run_id, "order": footprint.MOC_ORDER, "sky_fraction": float(moc.sky_fraction), "cells": footprint.moc_cells(moc)}
+    moc = sky.footprint_moc(pos[:, 0], pos[:, 1])
+    return {"run": run_id, "order": sky.MOC_ORDER, "sky_fraction": float(moc.sky_fraction), "cells": sky.moc_cells(moc)}
 
 
 # -- one object -----------------------------------------------------------------------------
