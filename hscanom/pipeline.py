@@ -5,7 +5,8 @@ by hand") and first checks whether its result already exists, so a second run re
 everything and only reports what it found:
 
 simulate -> ingest catalog, masks, cutouts -> sample -> pack -> train WGAN, encoder -> score
--> characterise -> evaluate against the injected truth -> release -> report
+-> train and score the DCAE (the second detector) -> characterise -> evaluate both runs against
+the injected truth -> release -> report
 """
 
 from __future__ import annotations
@@ -45,6 +46,15 @@ class PipelineConfig:
             sigma sample).
         cae_epochs: most epochs of each CAE (it stops earlier when the loss stops improving).
         wgan_changes: overrides of the preset (e.g. ``{"iterations": 4}``).
+        use_shipped: score with the shipped demo model (:mod:`hscanom.ml.shipped`, trained by
+            hscanom on its own simulator at a held-out seed) instead of training, when its
+            configuration is the one asked for (the ``demo`` preset at 96 pixels; the seed may
+            differ). ``False`` (``hscanom demo --train``) always trains from scratch.
+        dcae_preset: :mod:`hscanom.ml.dcae` preset of the second detector (the Tanaka et al.
+            DCAE), trained and scored on the same sample and compared beside the WGAN run;
+            ``"auto"`` (default) takes the preset named like ``wgan_preset`` (demo, test,
+            paper); ``None`` skips the DCAE.
+        dcae_changes: overrides of the DCAE preset (e.g. ``{"epochs": 1}``).
     """
 
     home: Path
@@ -59,6 +69,9 @@ class PipelineConfig:
     characterize_sample: str | None = None
     cae_epochs: int = 50
     wgan_changes: dict = field(default_factory=dict)
+    use_shipped: bool = True
+    dcae_preset: str | None = "auto"
+    dcae_changes: dict = field(default_factory=dict)
 
     @property
     def sim_dir(self) -> Path:
@@ -163,10 +176,32 @@ def stage_pack(cfg: PipelineConfig, state: PipelineState, report: Report, progre
     report("pack", f"{result.packed:,} images packed now, {result.already_packed:,} before, {len(result.skipped):,} skipped")
 
 
+def _shipped_model(cfg: PipelineConfig):
+    """The shipped demo model if ``cfg`` asks for it and its configuration matches, else None."""
+    if not cfg.use_shipped or cfg.wgan_preset != "demo":
+        return None
+    from hscanom.ml import shipped
+
+    try:
+        model = shipped.shipped()
+    except FileNotFoundError:
+        return None
+    same = {**model.manifest["config"], "seed": None} == {**cfg.wgan_config().to_dict(), "seed": None}
+    return model if same else None
+
+
 def stage_train(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
-    """Train (or reuse) the WGAN-GP and its encoder."""
+    """Install the shipped demo model, or train (or reuse) the WGAN-GP and its encoder."""
     from hscanom.ml import runs
 
+    model = _shipped_model(cfg)
+    if model is not None:
+        from hscanom.ml import shipped
+
+        state.wgan_id, state.encoder_id = shipped.install(state.url, cfg.home, model)
+        seed = model.manifest["training"].get("simulator_seed")
+        report("train", f"shipped demo model (trained on simulation seed {seed}): WGAN model {state.wgan_id}, encoder model {state.encoder_id}")
+        return
     wgan_cfg = cfg.wgan_config()
     with _steps_bar("train WGAN", wgan_cfg.iterations, progress) as advance:
         state.wgan_id = runs.train_wgan(state.url, state.sample, wgan_cfg, cfg.home, advance)
@@ -189,6 +224,30 @@ def stage_score(cfg: PipelineConfig, state: PipelineState, report: Report, progr
             (state.run_id,),
         ).fetchone()
     report("score", f"run {state.run_id}: {scored:,} objects scored, {high:,} above 3 sigma in s_disc")
+
+
+def stage_dcae(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
+    """Train (or reuse) the DCAE of Tanaka et al. on the sample and score it (the second detector).
+
+    The run's id is ``state.extra["dcae_run_id"]``; :func:`stage_evaluate` compares it beside
+    the WGAN run (every complete run on the sample is compared).
+    """
+    if cfg.dcae_preset is None:
+        report("dcae", "skipped (no DCAE preset)")
+        return
+    from hscanom.ml import dcae, runs
+    from hscanom.ml.data import count_images
+
+    name = cfg.wgan_preset if cfg.dcae_preset == "auto" else cfg.dcae_preset
+    dcae_cfg = dcae.preset(name, image_size=cfg.image_size, seed=cfg.seed, **cfg.dcae_changes)
+    n_images = count_images(runs.packed_shards(state.url, state.sample, cfg.image_size))
+    total = dcae_cfg.epochs * dcae.steps_per_epoch(n_images, dcae_cfg.batch_size)
+    with _steps_bar("train DCAE", total, progress) as advance:
+        model_id = runs.train_dcae(state.url, state.sample, dcae_cfg, cfg.home, advance)
+    with _count_bar("score DCAE", n_images, progress) as advance:
+        run_id = runs.score(state.url, model_id, state.sample, cfg.home, method="dcae", batch_size=cfg.score_batch, on_batch=advance)
+    state.extra["dcae_model_id"], state.extra["dcae_run_id"] = model_id, run_id
+    report("dcae", f"DCAE model {model_id} ({name} preset), score run {run_id}")
 
 
 def stage_characterize(cfg: PipelineConfig, state: PipelineState, report: Report, progress: bool) -> None:
@@ -252,6 +311,7 @@ STAGES: list[tuple[str, Callable]] = [
     ("pack", stage_pack),
     ("train", stage_train),
     ("score", stage_score),
+    ("dcae", stage_dcae),
     ("characterise", stage_characterize),
     ("evaluate", stage_evaluate),
     ("release", stage_release),

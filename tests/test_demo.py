@@ -1,7 +1,7 @@
 """`hscanom demo` end to end at the `test` preset on 300 simulated objects.
 
 The same command `make demo` runs, on a fresh database and home: simulation -> ingest ->
-sample -> pack -> train -> score -> characterise -> evaluate -> release -> report.
+sample -> pack -> train -> score -> DCAE -> characterise -> evaluate -> release -> report.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ def test_demo_runs_end_to_end_and_then_reuses_everything(db_url, tmp_path, monke
         n_embedded = conn.execute("SELECT count(*) FROM embedding WHERE run_id = %s AND kind = 'residual'", (run_id,)).fetchone()[0]
     assert n_metrics > 0 and n_embedded >= 10
     assert "evaluation" in pages.lower()
+    assert "side by side" in pages and "dcae s_anom" in pages and "finding" in pages  # the DCAE beside the WGAN
     for hint in ("hscanom sql run", "hscanom similar", "hscanom serve"):
         assert hint in first.output
 
@@ -54,5 +55,5 @@ def test_demo_runs_end_to_end_and_then_reuses_everything(db_url, tmp_path, monke
     assert second.exit_code == 0, second.output
     assert "reusing" in second.output and "exists" in second.output
     with psycopg.connect(db_url) as conn:
-        assert conn.execute("SELECT count(*) FROM score_run").fetchone()[0] == 1
+        assert conn.execute("SELECT method FROM score_run ORDER BY id").fetchall() == [("wgan",), ("dcae",)]
         assert conn.execute("SELECT count(*) FROM release").fetchone()[0] == 1
