@@ -56,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, default=96, help="packed image side [pixels]")
     p.add_argument("--score-batch", type=int, default=256, help="objects per scoring batch")
     p.add_argument("--home", type=Path, help="HSCANOM_HOME to run in or reuse (default: $HSCANOM_HOME, else ./.hscanom-bench/seed-N)")
+    p.add_argument("--train", action="store_true", help="train the WGAN and encoder from scratch instead of installing the shipped demo model")
+    p.add_argument("--baselines-only", action="store_true", help="stop the pipeline after packing and measure the two baselines only (no training)")
     p.add_argument("--out", type=Path, help="also write scores.csv, metrics.csv, fidelity.csv, summary.json, score_ranks.png here")
     return p
 
@@ -167,7 +169,13 @@ def main(argv: list[str] | None = None) -> dict:
     dcae_preset = None if args.dcae_preset.lower() == "none" else args.dcae_preset
     cfg = pipeline.PipelineConfig(home=home, n_objects=args.objects, anomaly_fraction=args.anomaly_fraction, seed=args.seed,
                                   wgan_preset=args.preset, image_size=args.image_size, score_batch=args.score_batch, dcae_preset=dcae_preset)
-    print(f"bench_detect: seed {args.seed}, {args.objects:,} objects, {args.anomaly_fraction:g} anomalies, WGAN preset {args.preset}, "
+    if args.train:
+        if not hasattr(cfg, "use_shipped"):
+            raise SystemExit("--train: this version of the pipeline has no shipped model; it always trains")
+        cfg.use_shipped = False
+    shipped = getattr(cfg, "use_shipped", False)
+    print(f"bench_detect: seed {args.seed}, {args.objects:,} objects, {args.anomaly_fraction:g} anomalies, WGAN preset {args.preset} "
+          f"({'shipped model if it is the preset' if shipped else 'trained here'}), "
           f"DCAE preset {dcae_preset}, {args.image_size} px, home {home}")
     clock = [time.perf_counter()]
     timings: dict[str, float] = {}
@@ -178,22 +186,25 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  {stage:>9s} {message} ({now - clock[0]:.0f} s)", flush=True)
         clock[0] = now
 
-    state = pipeline.run(cfg, url, report=report, until="dcae")
+    state = pipeline.run(cfg, url, report=report, until="pack" if args.baselines_only else "dcae")
     truth = read_truth_csv(cfg.sim_dir / "labels.csv")
 
     frame = pd.DataFrame({"anomaly_class": pd.Series(truth.classes)})
     frame.index = frame.index.astype(np.int64)
     frame.index.name = "object_id"
-    wgan = _run_scores(url, state.run_id)
-    ids = wgan.index.to_numpy(np.int64)
-    frame = frame.loc[frame.index.intersection(wgan.index)]
-    for col in ("s_gen", "s_disc", "s_anom"):
-        frame[f"wgan {col}"] = wgan[col]
+    detectors: list[str] = []
+    ratios: dict[str, pd.DataFrame] = {}
     t0 = time.perf_counter()
-    wgan_ratios, wgan_ap = _reconstruction_pass(url, state.run_id, ids, cfg.image_size)
-    frame["wgan s_ap"] = pd.Series(wgan_ap, index=ids)
-    detectors = ["wgan s_gen", "wgan s_disc", "wgan s_anom", "wgan s_ap"]
-    ratios = {"wgan": pd.DataFrame(wgan_ratios, index=ids)}
+    if state.run_id is not None:
+        wgan = _run_scores(url, state.run_id)
+        ids = wgan.index.to_numpy(np.int64)
+        frame = frame.loc[frame.index.intersection(wgan.index)]
+        for col in ("s_gen", "s_disc", "s_anom"):
+            frame[f"wgan {col}"] = wgan[col]
+        wgan_ratios, wgan_ap = _reconstruction_pass(url, state.run_id, ids, cfg.image_size)
+        frame["wgan s_ap"] = pd.Series(wgan_ap, index=ids)
+        detectors += ["wgan s_gen", "wgan s_disc", "wgan s_anom", "wgan s_ap"]
+        ratios["wgan"] = pd.DataFrame(wgan_ratios, index=ids)
     dcae_run = state.extra.get("dcae_run_id")
     if dcae_run is not None:
         dc = _run_scores(url, dcae_run)
@@ -216,6 +227,7 @@ def main(argv: list[str] | None = None) -> dict:
     frame["catalog_iforest"] = pd.Series(baselines.catalog_iforest(feats, seed=args.seed), index=pix_ids)
     timings["catalog_iforest"] = time.perf_counter() - t0
     detectors += ["pixel_pca_iforest", "catalog_iforest"]
+    frame = frame[frame["pixel_pca_iforest"].notna()]
 
     metrics = _metrics(frame, detectors)
     counts = frame["anomaly_class"].value_counts().to_dict()
@@ -225,8 +237,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     normal_ids = frame.index[frame["anomaly_class"] == "normal"]
     fidelity = []
-    print("\nreconstruction fidelity on normal objects: reconstructed / real flux in the central aperture (radius 6 px)")
-    print(f"{'detector':10s} {'channel':>7s} {'n':>6s} {'median':>7s} {'q25':>7s} {'q75':>7s} {'IQR':>7s}  median in [0.9, 1.1]")
+    if ratios:
+        print("\nreconstruction fidelity on normal objects: reconstructed / real flux in the central aperture (radius 6 px)")
+        print(f"{'detector':10s} {'channel':>7s} {'n':>6s} {'median':>7s} {'q25':>7s} {'q75':>7s} {'IQR':>7s}  median in [0.9, 1.1]")
     for det, r in ratios.items():
         summ = fidelity_summary(r.loc[r.index.intersection(normal_ids)].to_numpy())
         for row in summ.itertuples(index=False):
@@ -234,19 +247,21 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"{det:10s} {row.channel:>7s} {row.n:6,d} {row.median:7.3f} {row.q25:7.3f} {row.q75:7.3f} {row.iqr:7.3f}  {ok}")
             fidelity.append({"detector": det, **row._asdict()})
 
-    table = metrics.rename(columns={"detector": "score"}).assign(run_id=state.run_id, method="wgan")
-    table = table[table["score"].isin(["wgan s_gen", "wgan s_disc"])].assign(score=lambda t: t["score"].str.replace("wgan ", ""))
-    finding = paper_finding(table, state.run_id)
-    print("\nthe paper's finding (ROC AUC of s_disc vs s_gen per class):")
-    for r in finding.itertuples(index=False):
-        print(f"  {r.group:11s} {r.anomaly_class:13s} s_gen {_fmt(r.s_gen)}  s_disc {_fmt(r.s_disc)}  s_disc - s_gen {r.difference:+.3f}  "
-              f"{'as the paper' if r.as_paper else 'NOT as the paper'}")
-    print("  " + paper_finding_summary(finding))
+    finding = pd.DataFrame()
+    if state.run_id is not None:
+        table = metrics.rename(columns={"detector": "score"}).assign(run_id=state.run_id, method="wgan")
+        table = table[table["score"].isin(["wgan s_gen", "wgan s_disc"])].assign(score=lambda t: t["score"].str.replace("wgan ", ""))
+        finding = paper_finding(table, state.run_id)
+        print("\nthe paper's finding (ROC AUC of s_disc vs s_gen per class):")
+        for r in finding.itertuples(index=False):
+            print(f"  {r.group:11s} {r.anomaly_class:13s} s_gen {_fmt(r.s_gen)}  s_disc {_fmt(r.s_disc)}  s_disc - s_gen {r.difference:+.3f}  "
+                  f"{'as the paper' if r.as_paper else 'NOT as the paper'}")
+        print("  " + paper_finding_summary(finding))
 
-    best = metrics[(metrics["anomaly_class"] == "all")].set_index("detector")["roc_auc"]
-    wgan_best = max(best[d] for d in detectors if d.startswith("wgan") and d != "wgan s_ap")
-    print(f"\nbest WGAN score overall AUC {wgan_best:.3f}; ratios to the baselines: pixel_pca_iforest "
-          f"{wgan_best / best['pixel_pca_iforest']:.2f}x, catalog_iforest {wgan_best / best['catalog_iforest']:.2f}x")
+        best = metrics[(metrics["anomaly_class"] == "all")].set_index("detector")["roc_auc"]
+        wgan_best = max(best[d] for d in detectors if d.startswith("wgan") and d != "wgan s_ap")
+        print(f"\nbest WGAN score overall AUC {wgan_best:.3f}; ratios to the baselines: pixel_pca_iforest "
+              f"{wgan_best / best['pixel_pca_iforest']:.2f}x, catalog_iforest {wgan_best / best['catalog_iforest']:.2f}x")
     print("timings [s]: " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
 
     summary = {"seed": args.seed, "objects": args.objects, "anomaly_fraction": args.anomaly_fraction, "preset": args.preset,
