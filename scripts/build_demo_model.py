@@ -1,6 +1,6 @@
 """Rebuild the shipped demo model (``hscanom/models/demo``) from scratch with hscanom itself.
 
-Usage (one command; about an hour on a 2-core machine)::
+Usage (one command; about 35 minutes on a loaded 2-core machine)::
 
     HSCANOM_HOME=/tmp/demo-model .venv/bin/python scripts/build_demo_model.py --out hscanom/models/demo
 

@@ -15,11 +15,11 @@ from hscanom.embedded import EmbeddedError
 def demo(
     objects: int = typer.Option(5000, "--objects", help="Simulated galaxies passing the sample cuts."),
     anomaly_fraction: float = typer.Option(0.02, help="Fraction of them with an injected anomaly."),
-    preset_name: str = typer.Option("demo", "--preset", help="WGAN preset: demo (the shipped model, or about 40 min of training with --train), test (seconds), paper."),
+    preset_name: str = typer.Option("demo", "--preset", help="WGAN preset: demo (the shipped model, or about 15 min of training with --train), test (seconds), paper."),
     seed: int = typer.Option(1, help="Simulation and training seed."),
     train: bool = typer.Option(
         False, "--train",
-        help="Train the WGAN and encoder from scratch (about 40 min here) instead of scoring with the shipped demo model "
+        help="Train the WGAN and encoder from scratch (about 15 min here) instead of scoring with the shipped demo model "
         "(hscanom/models/demo, trained by scripts/build_demo_model.py on a held-out simulation seed).",
     ),
 ) -> None:
