@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 bench: setup
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean-db:
 	-$(BIN)/hscanom db stop

@@ -5,8 +5,9 @@ by hand") and first checks whether its result already exists, so a second run re
 everything and only reports what it found:
 
 simulate -> ingest catalog, masks, cutouts -> sample -> pack -> train WGAN, encoder -> score
--> characterise -> evaluate against the injected truth -> rank (embed every object, simulated
-astronomer labels 3 x 10 objects) -> release -> report
+-> train and score the DCAE (the second detector) -> characterise -> evaluate both runs against
+the injected truth -> rank (embed every object, simulated astronomer labels 3 x 10 objects)
+-> release -> report
 """
 
 from __future__ import annotations
@@ -55,6 +56,15 @@ class PipelineConfig:
         wgan_changes: overrides of the preset (e.g. ``{"iterations": 4}``).
         rank_rounds, rank_per_round: the simulated astronomer's labelling rounds and labels
             per round (``stage_rank``).
+        use_shipped: score with the shipped demo model (:mod:`hscanom.ml.shipped`, trained by
+            hscanom on its own simulator at a held-out seed) instead of training, when its
+            configuration is the one asked for (the ``demo`` preset at 96 pixels; the seed may
+            differ). ``False`` (``hscanom demo --train``) always trains from scratch.
+        dcae_preset: :mod:`hscanom.ml.dcae` preset of the second detector (the Tanaka et al.
+            DCAE), trained and scored on the same sample and compared beside the WGAN run;
+            ``"auto"`` (default) takes the preset named like ``wgan_preset`` (demo, test,
+            paper); ``None`` skips the DCAE.
+        dcae_changes: overrides of the DCAE preset (e.g. ``{"epochs": 1}``).
     """
 
     home: Path
@@ -71,6 +81,9 @@ class PipelineConfig:
     wgan_changes: dict = field(default_factory=dict)
     rank_rounds: int = 3
     rank_per_round: int = 10
+    use_shipped: bool = True
+    dcae_preset: str | None = "auto"
+    dcae_changes: dict = field(default_factory=dict)
 
     @property
     def sim_dir(self) -> Path:
@@ -176,13 +189,36 @@ def stage_pack(cfg: PipelineConfig, state: PipelineState, report: Report, progre
     report("pack", f"{reused}{result.packed:,} images packed now, {result.already_packed:,} before, {len(result.skipped):,} skipped")
 
 
+def _shipped_model(cfg: PipelineConfig):
+    """The shipped demo model if ``cfg`` asks for it and its configuration matches, else None."""
+    if not cfg.use_shipped or cfg.wgan_preset != "demo":
+        return None
+    from hscanom.ml import shipped
+
+    try:
+        model = shipped.shipped()
+    except FileNotFoundError:
+        return None
+    same = {**model.manifest["config"], "seed": None} == {**cfg.wgan_config().to_dict(), "seed": None}
+    return model if same else None
+
+
 def stage_train(cfg: PipelineConfig, state: PipelineState, report: Report, progress: Progress | None) -> None:
-    """Train (or reuse) the WGAN-GP and its encoder."""
+    """Install the shipped demo model, or train (or reuse) the WGAN-GP and its encoder."""
     from hscanom.ml import runs
 
-    wgan_cfg = cfg.wgan_config()
     with db.connect(state.url) as conn:
         newest = conn.execute("SELECT coalesce(max(id), 0) FROM model").fetchone()[0]
+    model = _shipped_model(cfg)
+    if model is not None:
+        from hscanom.ml import shipped
+
+        state.wgan_id, state.encoder_id = shipped.install(state.url, cfg.home, model)
+        seed = model.manifest["training"].get("simulator_seed")
+        reused = REUSED if max(state.wgan_id, state.encoder_id) <= newest else ""
+        report("train", f"{reused}shipped demo model (trained on simulation seed {seed}): WGAN model {state.wgan_id}, encoder model {state.encoder_id}")
+        return
+    wgan_cfg = cfg.wgan_config()
     state.wgan_id = runs.train_wgan(state.url, state.sample, wgan_cfg, cfg.home, training_steps(progress, "train WGAN") if progress else None)
     state.encoder_id = runs.train_encoder(state.url, state.wgan_id, training_steps(progress, "train encoder") if progress else None)
     reused = REUSED if max(state.wgan_id, state.encoder_id) <= newest else ""
@@ -206,6 +242,33 @@ def stage_score(cfg: PipelineConfig, state: PipelineState, report: Report, progr
         ).fetchone()
     reused = REUSED if state.run_id in complete else ""
     report("score", f"{reused}run {state.run_id}: {scored:,} objects scored, {high:,} above 3 sigma in s_disc")
+
+
+def stage_dcae(cfg: PipelineConfig, state: PipelineState, report: Report, progress: Progress | None) -> None:
+    """Train (or reuse) the DCAE of Tanaka et al. on the sample and score it (the second detector).
+
+    The run's id is ``state.extra["dcae_run_id"]``; :func:`stage_evaluate` compares it beside
+    the WGAN run (every complete run on the sample is compared).
+    """
+    if cfg.dcae_preset is None:
+        report("dcae", "skipped (no DCAE preset)")
+        return
+    from hscanom.ml import dcae, runs
+    from hscanom.ml.data import count_images
+
+    name = cfg.wgan_preset if cfg.dcae_preset == "auto" else cfg.dcae_preset
+    dcae_cfg = dcae.preset(name, image_size=cfg.image_size, seed=cfg.seed, **cfg.dcae_changes)
+    n_images = count_images(runs.packed_shards(state.url, state.sample, cfg.image_size))
+    total = dcae_cfg.epochs * dcae.steps_per_epoch(n_images, dcae_cfg.batch_size)
+    with db.connect(state.url) as conn:
+        newest = conn.execute("SELECT coalesce(max(id), 0) FROM model").fetchone()[0]
+        complete = {r[0] for r in conn.execute("SELECT id FROM score_run WHERE status = 'complete'")}
+    model_id = runs.train_dcae(state.url, state.sample, dcae_cfg, cfg.home, training_steps(progress, "train DCAE") if progress else None)
+    on_batch = counted(progress, "score DCAE", n_images) if progress else None
+    run_id = runs.score(state.url, model_id, state.sample, cfg.home, method="dcae", batch_size=cfg.score_batch, on_batch=on_batch)
+    state.extra["dcae_model_id"], state.extra["dcae_run_id"] = model_id, run_id
+    reused = REUSED if model_id <= newest and run_id in complete else ""
+    report("dcae", f"{reused}DCAE model {model_id} ({name} preset), score run {run_id}")
 
 
 def stage_characterize(cfg: PipelineConfig, state: PipelineState, report: Report, progress: Progress | None) -> None:
@@ -258,7 +321,7 @@ def stage_rank(cfg: PipelineConfig, state: PipelineState, report: Report, progre
         ).fetchone()
     if done:
         last = done[1]["per_round_figures"][-1]
-        report("rank", f"simulated astronomer evaluation {done[0]} exists (round {last['round']}: ROC AUC {last['roc_auc']})")
+        report("rank", f"{REUSED}simulated astronomer evaluation {done[0]} exists (round {last['round']}: ROC AUC {last['roc_auc']})")
         return
     result = evaluate_oracle(state.url, state.run_id, truth, rounds=cfg.rank_rounds, per_round=cfg.rank_per_round, seed=cfg.seed)
     first, last = result.rounds.iloc[0], result.rounds.iloc[-1]
@@ -310,6 +373,7 @@ STAGES: list[tuple[str, Callable]] = [
     ("pack", stage_pack),
     ("train", stage_train),
     ("score", stage_score),
+    ("dcae", stage_dcae),
     ("characterise", stage_characterize),
     ("evaluate", stage_evaluate),
     ("rank", stage_rank),

@@ -1,8 +1,9 @@
 """Configuration of the WGAN-GP, its encoder and the scoring step, with presets.
 
 ``paper`` holds the numbers of Storey-Fisher et al. (docs/architecture.md, "The ML method"); ``demo``
-and ``test`` scale the width and the number of iterations down so that the demo trains on
-5,000 simulated objects in about 10 minutes on a 2-core machine and the tests in seconds.
+and ``test`` scale the width and the number of iterations down: ``demo`` is the configuration
+of the shipped demo model (docs/demo-model.md; nearest-upsampling generator, bfloat16 training,
+central-aperture scores), ``test`` trains in seconds.
 """
 
 from __future__ import annotations
@@ -34,6 +35,22 @@ class WganConfig:
         score_iterations: Adam steps on z when scoring.
         score_learning_rate: Adam learning rate on z when scoring.
         seed: random seed of initialisation, noise and data order.
+        upsample: how the generator doubles its grid: ``transpose`` (stride-2 transposed
+            convolutions, the paper's) or ``resize`` (nearest-neighbour upsampling followed by
+            a convolution, which avoids the checkerboard of transposed convolutions; Odena et
+            al. 2016, Distill, "Deconvolution and Checkerboard Artifacts").
+        kernel: side of every convolution kernel (5 in the paper).
+        precision: Keras dtype policy the networks train in: ``float32`` or
+            ``mixed_bfloat16`` (CPUs with AVX512-BF16 or AMX; weights and losses stay float32).
+        score_radius: 0 (the paper's scores: residuals summed over the whole image and the
+            whole critic feature map), or the radius [pixels] of the central aperture the
+            scores look at (see :func:`hscanom.ml.losses.score_terms`): s_gen sums the pixel
+            residual within it plus ``artefact_weight`` times the residual in excess of
+            ``artefact_threshold`` anywhere; s_disc sums the critic-feature residual of the
+            feature cells whose centres lie within it.
+        artefact_threshold: per-pixel, per-channel residual (image units, [0, 1]) above which
+            a pixel outside the aperture counts (only with ``score_radius`` > 0).
+        artefact_weight: weight of that term in s_gen (only with ``score_radius`` > 0).
     """
 
     image_size: int = 96
@@ -54,10 +71,20 @@ class WganConfig:
     score_iterations: int = 10
     score_learning_rate: float = 1e-2
     seed: int = 0
+    upsample: str = "transpose"
+    kernel: int = 5
+    precision: str = "float32"
+    score_radius: float = 0.0
+    artefact_threshold: float = 0.3
+    artefact_weight: float = 0.1
 
     def __post_init__(self) -> None:
         if self.image_size % 16:
             raise ValueError(f"image_size must be divisible by 16 (4 stride-2 layers), got {self.image_size}")
+        if self.upsample not in ("transpose", "resize"):
+            raise ValueError(f"upsample must be 'transpose' or 'resize', got {self.upsample!r}")
+        if self.precision not in ("float32", "mixed_bfloat16", "mixed_float16"):
+            raise ValueError(f"precision must be float32, mixed_bfloat16 or mixed_float16, got {self.precision!r}")
 
     @property
     def feature_shape(self) -> tuple[int, int, int]:
@@ -75,7 +102,10 @@ class WganConfig:
 
 PRESETS: dict[str, WganConfig] = {
     "paper": WganConfig(),
-    "demo": WganConfig(width=16, iterations=600, checkpoint_every=100, encoder_steps=600, encoder_learning_rate=1e-3),
+    "demo": WganConfig(
+        width=16, kernel=3, upsample="resize", precision="mixed_bfloat16", learning_rate=2e-4,
+        iterations=700, checkpoint_every=100, encoder_steps=300, encoder_learning_rate=1e-3, score_radius=12.0,
+    ),
     "test": WganConfig(width=4, batch_size=8, iterations=6, checkpoint_every=3, encoder_steps=6, encoder_learning_rate=1e-3),
 }
 

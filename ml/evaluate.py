@@ -369,3 +369,120 @@ def evaluate(
                     ],
                 )
     return EvaluationResult(evaluation_id, table, gt.source, threshold, params["runs"], notes)
+
+
+# -- the paper's finding, detectors side by side ---------------------------------------------
+#: Classes Storey-Fisher et al. call scientifically interesting (s_disc should favour them) and
+#: the artefacts (s_gen should favour them), by the simulator's class names.
+INTERESTING: tuple[str, ...] = ("merger_tidal", "blue_clumpy", "blue_core", "red_extended")
+ARTEFACTS: tuple[str, ...] = ("streak", "bright_star", "empty_noise", "bad_deblend")
+
+
+def paper_finding(table: pd.DataFrame, run_id: int, metric: str = "roc_auc") -> pd.DataFrame:
+    """Test the paper's finding on one WGAN run: does s_disc rank the interesting classes above
+    where s_gen ranks them, and s_gen the artefacts above where s_disc ranks them?
+
+    Args:
+        table: an :attr:`EvaluationResult.table` (or rows of the same columns).
+        run_id: the WGAN run (it must have s_gen and s_disc rows).
+        metric: the ranking measure compared (``roc_auc`` or ``average_precision``).
+
+    Returns:
+        One row per class of :data:`INTERESTING` and :data:`ARTEFACTS` present in the table:
+        ``anomaly_class``, ``group`` (``interesting``/``artefact``), ``s_gen``, ``s_disc`` (the
+        metric), ``difference`` = s_disc - s_gen, and ``as_paper`` (s_disc > s_gen for an
+        interesting class, s_gen > s_disc for an artefact; ``None`` when a value is missing).
+        Empty when the run has no s_gen or s_disc rows.
+    """
+    rows = table[(table["run_id"] == run_id) & table["score"].isin(["s_gen", "s_disc"])]
+    wide = rows.pivot_table(index="anomaly_class", columns="score", values=metric, aggfunc="first")
+    out = []
+    if not {"s_gen", "s_disc"} <= set(wide.columns):
+        return pd.DataFrame(columns=["anomaly_class", "group", "s_gen", "s_disc", "difference", "as_paper"])
+    for group, classes, sign in (("interesting", INTERESTING, 1.0), ("artefact", ARTEFACTS, -1.0)):
+        for cls in classes:
+            if cls not in wide.index:
+                continue
+            g, d = _num(wide.loc[cls, "s_gen"]), _num(wide.loc[cls, "s_disc"])
+            diff = None if g is None or d is None else d - g
+            out.append({"anomaly_class": cls, "group": group, "s_gen": g, "s_disc": d, "difference": diff,
+                        "as_paper": None if diff is None else bool(sign * diff > 0)})
+    return pd.DataFrame(out, columns=["anomaly_class", "group", "s_gen", "s_disc", "difference", "as_paper"])
+
+
+def paper_finding_summary(finding: pd.DataFrame) -> str:
+    """One sentence with the numbers of :func:`paper_finding`."""
+    if finding.empty:
+        return "The paper's finding cannot be tested: the run has no s_gen and s_disc metrics for the paper's classes."
+    parts = []
+    for group, wanted, other in (("interesting", "s_disc", "s_gen"), ("artefact", "s_gen", "s_disc")):
+        sub = finding[(finding["group"] == group) & finding["as_paper"].notna()]
+        if sub.empty:
+            continue
+        k = int(sub["as_paper"].sum())
+        parts.append(
+            f"{wanted} ranks {k} of {len(sub)} {'interesting classes' if group == 'interesting' else 'artefact classes'} above "
+            f"{other} (mean AUC {sub[wanted].mean():.3f} vs {sub[other].mean():.3f})"
+        )
+    holds = all(bool(v) for v in finding["as_paper"].dropna())
+    verdict = "The paper's finding holds for every class" if holds else "The paper's finding does not hold for every class"
+    return f"{verdict}: " + "; ".join(parts) + "."
+
+
+def side_by_side(table: pd.DataFrame, metric: str = "roc_auc") -> pd.DataFrame:
+    """``metric`` per class (rows: ``all`` first, then the classes) and detector score
+    (columns ``"<method> <score> (run N)"`` in the table's run and score order)."""
+    if table.empty:
+        return pd.DataFrame()
+    keys = list(dict.fromkeys(zip(table["run_id"], table["method"], table["score"])))
+    classes = list(dict.fromkeys([ALL, *sorted(c for c in table["anomaly_class"] if c != ALL)]))
+    out = pd.DataFrame(index=classes)
+    for rid, method, score in keys:
+        sub = table[(table["run_id"] == rid) & (table["score"] == score)].set_index("anomaly_class")[metric]
+        out[f"{method} {score} (run {rid})"] = [_num(sub.get(c)) for c in classes]
+    out.index.name = "anomaly_class"
+    return out
+
+
+# -- reconstruction fidelity ----------------------------------------------------------------
+#: Radius of the central aperture of the fidelity measure [pixels].
+FIDELITY_APERTURE_RADIUS = 6.0
+
+
+def central_aperture(size: int, radius: float = FIDELITY_APERTURE_RADIUS) -> np.ndarray:
+    """(size, size) bool: pixels whose centres lie within ``radius`` of ((size-1)/2, (size-1)/2)."""
+    yy, xx = np.mgrid[:size, :size]
+    c = (size - 1) / 2.0
+    return (xx - c) ** 2 + (yy - c) ** 2 <= radius**2
+
+
+def aperture_flux_ratios(real: np.ndarray, reconstructed: np.ndarray, radius: float = FIDELITY_APERTURE_RADIUS) -> np.ndarray:
+    """Per image and channel, reconstructed / real flux in the central aperture.
+
+    Args:
+        real, reconstructed: (N, S, S, C) images in the same units (the preprocessed [0, 1]
+            pixels the models see and make).
+        radius: aperture radius [pixels].
+
+    Returns:
+        (N, C) float64 ratios sum_ap(reconstructed) / sum_ap(real); NaN where the real
+        aperture sum is 0.
+    """
+    real, reconstructed = np.asarray(real, np.float64), np.asarray(reconstructed, np.float64)
+    if real.shape != reconstructed.shape or real.ndim != 4:
+        raise ValueError(f"real {real.shape} and reconstructed {reconstructed.shape} must be equal (N, S, S, C) shapes")
+    ap = central_aperture(real.shape[1], radius)
+    num, den = reconstructed[:, ap].sum(1), real[:, ap].sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, np.nan)
+
+
+def fidelity_summary(ratios: np.ndarray, channels: tuple[str, ...] = ("R", "G", "B")) -> pd.DataFrame:
+    """Median, quartiles and interquartile range of :func:`aperture_flux_ratios` per channel
+    (NaN ratios left out); columns ``channel, n, median, q25, q75, iqr``."""
+    rows = []
+    for k, name in enumerate(channels):
+        v = ratios[:, k][np.isfinite(ratios[:, k])]
+        q25, med, q75 = (np.quantile(v, q) for q in (0.25, 0.5, 0.75)) if len(v) else (np.nan,) * 3
+        rows.append({"channel": name, "n": len(v), "median": float(med), "q25": float(q25), "q75": float(q75), "iqr": float(q75 - q25)})
+    return pd.DataFrame(rows)

@@ -172,6 +172,8 @@ def score_params(cfg: WganConfig, encoder_id: int, batch_size: int, precision: s
         "encoder_id": encoder_id,
         "batch_size": batch_size,
         "image_size": cfg.image_size,
+        "score_radius": cfg.score_radius,
+        **({"artefact_threshold": cfg.artefact_threshold, "artefact_weight": cfg.artefact_weight} if cfg.score_radius else {}),
     }
 
 

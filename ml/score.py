@@ -3,11 +3,15 @@
 For a batch x (B, H, W, C) the scorer takes the encoder's latent guess z0 = E(x), then runs
 ``score_iterations`` Adam steps on z for the whole batch at once, minimising the anomaly loss
 of :mod:`hscanom.ml.losses` (per-object losses are independent, so the gradient of their sum
-is each object's own gradient). The raw scores are the loss terms at the final z:
+is each object's own gradient). The raw scores are taken at the final z. With the paper's
+definition (``score_radius`` 0, the ``paper`` preset) they are the loss terms themselves:
 
 * ``s_gen``  = sum |x - G(z)|            (pixel term)
 * ``s_disc`` = sum |d(x) - d(G(z))|      (critic-feature term)
 * ``s_anom`` = (1 - lambda) s_gen + lambda s_disc
+
+with a ``score_radius`` (the ``demo`` preset) they look at the object's central aperture
+(:func:`hscanom.ml.losses.score_terms`); the fit of z still minimises the whole-image loss.
 
 The whole optimisation (encoder, every Adam step and the final terms) is one compiled
 ``tf.function``, traced once per batch shape.
@@ -21,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from hscanom.ml.config import WganConfig
-from hscanom.ml.losses import anomaly_terms
+from hscanom.ml.losses import anomaly_terms, score_terms
 
 _BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-7
 
@@ -69,7 +73,7 @@ class Scorer:
             z = z - lr * m_hat / (tf.sqrt(v_hat) + _EPS)
         rec = self.generator(z, training=False)
         _, fr = self.critic(rec, training=False)
-        s_gen, s_disc, s_anom = anomaly_terms(x, rec, fx, fr, lam)
+        s_gen, s_disc, s_anom = score_terms(x, rec, fx, fr, cfg)
         return s_gen, s_disc, s_anom, rec, z
 
     def __call__(self, images: np.ndarray) -> BatchScores:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,19 @@ class TrainResult:
     weight_files: list[Path]
     history: list[dict[str, float]] = field(default_factory=list)
     resumed_from: int = 0
+
+
+@contextmanager
+def dtype_policy(name: str):
+    """Build Keras layers under the dtype policy ``name`` (``float32``, ``mixed_bfloat16`` ...)."""
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def _adam(cfg: WganConfig, lr: float | None = None) -> tf.keras.optimizers.Optimizer:
@@ -95,8 +109,9 @@ class WganTrainer:
         self.cfg = cfg
         self.directory = Path(directory)
         tf.keras.utils.set_random_seed(cfg.seed)
-        self.generator = build_generator(cfg)
-        self.critic = build_critic(cfg)
+        with dtype_policy(cfg.precision):
+            self.generator = build_generator(cfg)
+            self.critic = build_critic(cfg)
         self.g_opt = _adam(cfg)
         self.d_opt = _adam(cfg)
         self.step = tf.Variable(0, dtype=tf.int64, name="step")
@@ -193,7 +208,8 @@ class EncoderTrainer:
         self.directory = Path(directory)
         tf.keras.utils.set_random_seed(cfg.seed + 1)
         self.generator, self.critic = generator, critic
-        self.encoder = build_encoder(cfg)
+        with dtype_policy(cfg.precision):
+            self.encoder = build_encoder(cfg)
         self.opt = _adam(cfg, cfg.encoder_learning_rate)
         self.step = tf.Variable(0, dtype=tf.int64, name="step")
         self.checkpoint = tf.train.Checkpoint(encoder=self.encoder, opt=self.opt, step=self.step)

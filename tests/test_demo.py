@@ -1,7 +1,7 @@
 """`hscanom demo` end to end at the `test` preset on 300 simulated objects.
 
 The same command `make demo` runs, on a fresh database and home: simulation -> ingest ->
-sample -> pack -> train -> score -> characterise -> evaluate -> release -> report. The first
+sample -> pack -> train -> score -> DCAE -> characterise -> evaluate -> rank -> release -> report. The first
 run is the installed command with its output going to a log file, as in a batch job: the log
 has plain progress lines and no TensorFlow C++ log lines.
 """
@@ -65,13 +65,14 @@ def test_demo_runs_end_to_end_and_then_reuses_everything(db_url, tmp_path, monke
         n_embedded = conn.execute("SELECT count(*) FROM embedding WHERE run_id = %s AND kind = 'residual'", (run_id,)).fetchone()[0]
     assert n_metrics > 0 and n_embedded >= 10
     assert "evaluation" in pages.lower()
+    assert "side by side" in pages and "dcae s_anom" in pages and "finding" in pages  # the DCAE beside the WGAN
     for hint in ("hscanom sql run", "hscanom similar", "hscanom serve"):
         assert hint in first.output
 
     second = runner.invoke(app, args)
     assert second.exit_code == 0, second.output
-    for stage in ("simulate", "ingest", "sample", "pack", "train", "score", "characterise", "evaluate", "release"):
+    for stage in ("simulate", "ingest", "sample", "pack", "train", "score", "dcae", "characterise", "evaluate", "rank", "release"):
         assert re.search(rf"^ *{stage} reused ", second.output, re.M), (stage, second.output)
     with psycopg.connect(db_url) as conn:
-        assert conn.execute("SELECT count(*) FROM score_run").fetchone()[0] == 1
+        assert conn.execute("SELECT method FROM score_run ORDER BY id").fetchall() == [("wgan",), ("dcae",)]
         assert conn.execute("SELECT count(*) FROM release").fetchone()[0] == 1

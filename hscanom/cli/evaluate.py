@@ -37,7 +37,7 @@ def metrics_table(result) -> Table:
         if previous is not None and key != previous:
             table.add_section()
         previous = key
-        table.add_row(plain(f"{r.run_id} {r.method}"), plain(r.score), plain(r.anomaly_class), f"{r.n_objects:,}", f"{r.n_positive:,}",
+        table.add_row(plain("baseline" if r.method == "baseline" else f"{r.run_id} {r.method}"), plain(r.score), plain(r.anomaly_class), f"{r.n_objects:,}", f"{r.n_positive:,}",
                       *(_fmt(v) for v in (r.roc_auc, r.average_precision, r.recall, r.purity, r.frac_above)))
     return table
 
@@ -51,6 +51,7 @@ def evaluate(
     rounds: int = typer.Option(3, "--rounds", help="With --oracle: labelling rounds."),
     per_round: int = typer.Option(10, "--per-round", help="With --oracle: objects labelled per round."),
     seed: int = typer.Option(0, "--seed", help="With --oracle: seed of the rankings."),
+    baselines: bool = typer.Option(False, "--baselines", help="Also measure two baselines on the run's objects (not stored): an isolation forest on a PCA of the pixels, and one on catalog colours, size and ellipticity."),
 ) -> None:
     """Measure how well each score of RUN (and the compared runs) finds known anomalies.
 
@@ -63,17 +64,38 @@ def evaluate(
     from the oracle file each round, re-rank, and record per round the ROC AUC of interesting
     vs the rest, precision and recall in the top 1% and top N (N = truly interesting) and
     artefacts in the top N (--truth, if given, is the file the figures are computed against).
+
+    Otherwise, after the metrics: the paper's finding tested on RUN (does s_disc rank the
+    interesting classes above s_gen, and s_gen the artefacts?), and with --baselines two
+    baselines measured the same way.
     """
     if oracle is not None:
         _oracle(run, oracle, truth, rounds, per_round, seed)
         return
+    import pandas as pd
+
     with reported_errors(LookupError, FileNotFoundError, ValueError):
         from hscanom.ml.evaluate import evaluate as run_evaluation
+        from hscanom.ml.evaluate import paper_finding, paper_finding_summary
 
-        result = run_evaluation(db.database_url(), run, truth=truth, compare=compare or None, threshold=threshold)
+        url = db.database_url()
+        result = run_evaluation(url, run, truth=truth, compare=compare or None, threshold=threshold)
+        extra = None
+        if baselines:
+            from hscanom.ml.baselines import evaluate_baselines
+
+            extra = evaluate_baselines(url, run, truth, threshold=threshold)
     for note in result.notes:
         console.print(note, highlight=False)
-    console.print(metrics_table(result))
+    shown = result
+    if extra is not None:
+        import dataclasses
+
+        shown = dataclasses.replace(result, table=pd.concat([result.table, extra], ignore_index=True))
+    console.print(metrics_table(shown))
+    finding = paper_finding(result.table, run)
+    if not finding.empty:
+        console.print(paper_finding_summary(finding), highlight=False)
     done = "the same as stored evaluation" if result.reused else "stored as evaluation"
     console.print(f"{done} {result.evaluation_id} (SELECT * FROM evaluation_metric WHERE evaluation_id = {result.evaluation_id})")
 

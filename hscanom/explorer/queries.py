@@ -191,7 +191,7 @@ def points_json(url: str, run_id: int, color: str, space: str | None) -> str:
 
 def footprint(url: str, run_id: int) -> dict[str, Any]:
     """The footprint MOC of a run's scored objects (as a release writes it, order
-    :data:`hscanom.sky.MOC_ORDER`), as cell polygons for the sky plot:
+    :data:`hscanom.footprint.MOC_ORDER`), as cell polygons for the sky plot:
     ``{"run", "order", "sky_fraction", "cells": [{"order", "ipix", "ra": [4], "dec": [4]}]}``."""
     import numpy as np
 

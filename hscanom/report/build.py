@@ -329,12 +329,42 @@ def _evaluation_section(conn, s: RunSummary) -> Section:
     if m.empty:
         section.notes.append(f"Evaluation {ev.id} has no metric rows.")
         return section
+    _detector_tables(conn, section, m, s.run_id)
     section.tables.append(Table(
         ["run", "score", "class", "objects", "positives", "ROC AUC", "average precision", "recall > 3σ", "purity > 3σ", "fraction > 3σ"],
         rows, caption=f"Metrics of evaluation {ev.id}" + (" (this run's rows highlighted)" if m["run_id"].nunique() > 1 else ""),
         numeric=set(range(3, 10)), highlight={k for k, r in enumerate(m.itertuples(index=False)) if r.run_id == s.run_id and m["run_id"].nunique() > 1},
     ))
     return section
+
+
+def _detector_tables(conn, section: Section, m: pd.DataFrame, run_id: int) -> None:
+    """The detectors side by side (ROC AUC and AP per class and score of every compared run),
+    and the paper's finding tested on this run (s_disc vs s_gen per class)."""
+    from hscanom.ml.evaluate import paper_finding, paper_finding_summary, side_by_side
+
+    methods = dict(conn.execute("SELECT id, method FROM score_run WHERE id = ANY(%s)", ([int(r) for r in m["run_id"].unique()],)).fetchall())
+    table = m.assign(method=m["run_id"].map(methods))
+    auc, ap = side_by_side(table, "roc_auc"), side_by_side(table, "average_precision")
+    cols = list(auc.columns)
+    rows = [[cls, *(f"{_fmt(auc.loc[cls, c])} / {_fmt(ap.loc[cls, c])}" for c in cols)] for cls in auc.index]
+    section.tables.append(Table(
+        ["class", *cols], rows, numeric=set(range(1, len(cols) + 1)),
+        caption="The detectors side by side: ROC AUC / average precision per class (WGAN: s_gen pixel residual, s_disc critic "
+                "features, s_anom their mix; DCAE: s_anom central-aperture residual, s_gen pixel MSE)",
+    ))
+    finding = paper_finding(table, run_id)
+    if finding.empty:
+        section.notes.append(paper_finding_summary(finding))
+        return
+    section.tables.append(Table(
+        ["class", "paper's group", "AUC s_gen", "AUC s_disc", "s_disc − s_gen", "as in the paper"],
+        [[r.anomaly_class, r.group, _fmt(r.s_gen), _fmt(r.s_disc), "—" if r.difference is None else f"{r.difference:+.3f}",
+          "—" if r.as_paper is None else ("yes" if r.as_paper else "no")] for r in finding.itertuples(index=False)],
+        numeric={2, 3, 4},
+        caption="The paper's finding tested on run " + str(run_id) + ": s_disc should rank the interesting classes higher than "
+                "s_gen does, s_gen the artefacts. " + paper_finding_summary(finding),
+    ))
 
 
 # -- the folder ----------------------------------------------------------------------------

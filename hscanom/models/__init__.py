@@ -1,0 +1,1 @@
+"""Package data: trained models shipped with hscanom (see :mod:`hscanom.ml.shipped`)."""
