@@ -82,24 +82,42 @@ def reader_url(url: str) -> str:
     return make_conninfo(**params)
 
 
+def skip_comment(sql: str, i: int) -> int | None:
+    """Where the SQL comment that starts at ``sql[i]`` ends (the index after it), as
+    PostgreSQL's lexer reads comments: ``--`` to the end of the line, ``/* */`` nested.
+
+    Returns:
+        ``i`` itself when no comment starts there; ``None`` for an unterminated ``/*``.
+    """
+    n = len(sql)
+    if sql.startswith("--", i):
+        j = sql.find("\n", i)
+        return n if j < 0 else j + 1
+    if not sql.startswith("/*", i):
+        return i
+    depth, j = 1, i + 2
+    while j < n and depth:
+        if sql.startswith("/*", j):
+            depth, j = depth + 1, j + 2
+        elif sql.startswith("*/", j):
+            depth, j = depth - 1, j + 2
+        else:
+            j += 1
+    return None if depth else j
+
+
 def leading_word(sql: str) -> str:
     """The statement's first keyword (upper case) after whitespace and comments; ``''`` if none."""
     i, n = 0, len(sql)
     while i < n:
         if sql[i].isspace():
             i += 1
-        elif sql.startswith("--", i):
-            j = sql.find("\n", i)
-            i = n if j < 0 else j + 1
-        elif sql.startswith("/*", i):
-            depth, i = 1, i + 2
-            while i < n and depth:
-                if sql.startswith("/*", i):
-                    depth, i = depth + 1, i + 2
-                elif sql.startswith("*/", i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    i += 1
+            continue
+        j = skip_comment(sql, i)
+        if j is None:
+            i = n
+        elif j > i:
+            i = j
         else:
             break
     if i < n and sql[i] == "(":

@@ -53,23 +53,13 @@ def check_clause(where: str) -> None:
     prev_ident = False
     while i < n:
         c = where[i]
-        if c == "-" and where.startswith("--", i):
-            j = where.find("\n", i)
-            i, prev_ident = (n if j < 0 else j + 1), False
-            continue
-        if c == "/" and where.startswith("/*", i):
-            level, j = 1, i + 2
-            while j < n and level:
-                if where.startswith("/*", j):
-                    level, j = level + 1, j + 2
-                elif where.startswith("*/", j):
-                    level, j = level - 1, j + 2
-                else:
-                    j += 1
-            if level:
+        if c in "-/":
+            j = readonly.skip_comment(where, i)
+            if j is None:
                 raise ApiError(400, f"where: unterminated /* comment at character {i + 1}")
-            i, prev_ident = j, False
-            continue
+            if j > i:
+                i, prev_ident = j, False
+                continue
         if c in "'\"":
             escapes = c == "'" and i > 0 and where[i - 1] in "eE" and (i < 2 or not (where[i - 2].isalnum() or where[i - 2] in "_$"))
             j = i + 1
