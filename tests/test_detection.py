@@ -181,6 +181,6 @@ def test_bench_detect_runs_end_to_end_at_a_tiny_size(db_url, tmp_path, monkeypat
         "--score-batch", "64", "--home", str(tmp_path / "home"),
     ])
     assert (again["wgan_run"], again["dcae_run"]) == (summary["wgan_run"], summary["dcae_run"])
-    assert "reusing" in capsys.readouterr().out
+    assert "reused: " in capsys.readouterr().out
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM score_run").fetchone()[0] == 2
