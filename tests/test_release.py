@@ -380,7 +380,7 @@ def test_cli_cut_list_show_verify(ready, tmp_path, monkeypatch):
 # -- verification against the database's record ------------------------------------------------
 def _writable_copy(folder: Path, to: Path) -> Path:
     shutil.copytree(folder, to)
-    for p in [to, *to.iterdir()]:
+    for p in [to, *to.rglob("*")]:
         p.chmod(0o755 if p.is_dir() else 0o644)
     return to
 
@@ -391,7 +391,7 @@ def test_verify_uses_the_recorded_manifest_refuses_symlinks_and_sha256sums_check
     url, cfg, state, models = ready
     folder = release.cut(url, "v1", state.run_id, out=tmp_path / "rel").out_dir
     sums = (folder / "SHA256SUMS").read_text().splitlines()
-    assert sorted(line.split("  ", 1)[1] for line in sums) == sorted(FILES - {"SHA256SUMS"})
+    assert {line.split("  ", 1)[1].split("/")[0] for line in sums} == FILES - {"SHA256SUMS"}  # HATS folders file by file
     check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=folder, capture_output=True, text=True)
     assert check.returncode == 0 and "manifest.json: OK" in check.stdout, check.stdout + check.stderr
     good = release.verify_release(folder, url)
@@ -429,6 +429,20 @@ def test_verify_uses_the_recorded_manifest_refuses_symlinks_and_sha256sums_check
     (linked / "results_gri_lambda0.3.h5").symlink_to(outside)
     problems = release.verify(linked)
     assert problems == [f"results_gri_lambda0.3.h5: a symbolic link (to {outside}); a release holds plain files only"]
+
+    # 4. a manifest name that leaves the folder, and a symbolic link deep inside a HATS folder
+    escaped = _writable_copy(folder, tmp_path / "escaped")
+    manifest = json.loads((escaped / "manifest.json").read_text())
+    manifest["files"]["../outside.h5"] = {"sha256": hashlib.sha256(outside.read_bytes()).hexdigest(), "size": outside.stat().st_size}
+    (escaped / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    partition = next(p for p in sorted((escaped / "anomaly_catalog_hsc_extended_hats").rglob("*.parquet")))
+    shutil.copy(partition, tmp_path / "partition.parquet")
+    partition.unlink()
+    partition.symlink_to(tmp_path / "partition.parquet")
+    problems = release.verify(escaped)
+    assert "../outside.h5: names a file outside the release folder" in problems
+    rel = partition.relative_to(escaped).as_posix()
+    assert any(p.startswith(f"{rel}: a symbolic link") for p in problems), problems
 
     # the CLI says what it checked against; without a database, manifest.json only
     result = runner.invoke(app, ["release", "verify", str(edited)])
