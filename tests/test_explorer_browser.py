@@ -95,13 +95,13 @@ def test_explore_select_open_and_label(served, browser):
     Select(browser.find_element(By.ID, "space")).select_by_value("residual")
     wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, '#plot[data-space="residual"][data-rendered="120"]')))
 
-    # a writing WHERE clause is refused with the database's message, and nothing changes
+    # a WHERE clause that closes its parenthesis to append statements is refused before it runs, and nothing changes
     before = counts(url)
     where = browser.find_element(By.ID, "where")
     where.send_keys("1=1) ORDER BY 1; DELETE FROM object_label; SELECT 1 WHERE (1")
     browser.find_element(By.ID, "apply").click()
     status = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#filter-status.error")))
-    assert "multiple commands" in status.text
+    assert "closes a parenthesis it did not open" in status.text and "one boolean expression" in status.text
     assert counts(url) == before
 
     # a threshold filter greys out the rest
