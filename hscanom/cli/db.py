@@ -71,8 +71,11 @@ def status() -> None:
         table.add_row("home", plain(st.home))
         table.add_row("log", plain(st.log_file))
     table.add_row("server", plain(st.server_version or "-"))
-    behind = "" if st.revision == st.head else f"  (code is at {st.head}: run `hscanom db upgrade`)"
-    table.add_row("revision", f"{st.revision or 'none'}{behind}")
+    if not st.running:  # the revision cannot be read from a stopped server
+        table.add_row("revision", f"unknown: the server is not running (`hscanom db start`); the code is at {st.head}")
+    else:
+        behind = "" if st.revision == st.head else f"  (code is at {st.head}: run `hscanom db upgrade`)"
+        table.add_row("revision", f"{st.revision or 'none'}{behind}")
     console.print(table)
     if st.row_counts:
         counts = Table("table", "rows", title="row counts")
