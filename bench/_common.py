@@ -55,6 +55,25 @@ def load_positions(url: str, n: int, seed: int = 0, ra_range=(-15.0, 15.0), dec_
     return ids, ra, dec
 
 
+def store_sample(url: str, objects, cutouts=(), name: str = "bench") -> int:
+    """COPY ``objects`` ((object_id, ra, dec) rows) into hsc_object, then ``cutouts``
+    ((object_id, band, uri, hdu, format, shape, sha256) rows) into cutout, and register them,
+    in that order, as the sample ``name``. Returns the sample id."""
+    objects = list(objects)
+    with psycopg.connect(url) as conn:
+        with conn.cursor().copy("COPY hsc_object (object_id, ra, dec) FROM STDIN") as copy:
+            for row in objects:
+                copy.write_row(row)
+        with conn.cursor().copy("COPY cutout (object_id, band, uri, hdu, format, shape, sha256) FROM STDIN") as copy:
+            for row in cutouts:
+                copy.write_row(row)
+        sid = conn.execute("INSERT INTO sample (name, sql, n_members) VALUES (%s, 'benchmark', %s) RETURNING id", (name, len(objects))).fetchone()[0]
+        with conn.cursor().copy("COPY sample_member (sample_id, object_id, idx) FROM STDIN") as copy:
+            for idx, row in enumerate(objects):
+                copy.write_row((sid, row[0], idx))
+    return sid
+
+
 def timed(fn, *args, **kw) -> tuple[float, object]:
     """(seconds, result) of one call."""
     t0 = time.perf_counter()

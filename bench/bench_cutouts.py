@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
-from _common import database  # noqa: E402
+from _common import database, store_sample  # noqa: E402
 from fitsfactory import PIXEL_SCALE, write_object_cutouts  # noqa: E402
 
 from hscanom.ingest.cutouts import ingest_cutouts  # noqa: E402
@@ -57,14 +57,7 @@ def _populate(url: str, folder: Path, n: int) -> None:
         write_object_cutouts(folder / f"{k // 500:03d}", oid, ra=ra + off[0], dec=dec + off[1], blob=(ra, dec), shape=(112, 112),
                              seed=k, flux=float(rng.uniform(100, 2000)), sigma_pix=float(rng.uniform(1.5, 5)))
         rows.append((oid, ra, dec))
-    with psycopg.connect(url) as conn:
-        with conn.cursor().copy("COPY hsc_object (object_id, ra, dec) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        sid = conn.execute("INSERT INTO sample (name, sql, n_members) VALUES ('bench', 'benchmark', %s) RETURNING id", (n,)).fetchone()[0]
-        with conn.cursor().copy("COPY sample_member (sample_id, object_id, idx) FROM STDIN") as copy:
-            for idx, (oid, _ra, _dec) in enumerate(rows):
-                copy.write_row((sid, oid, idx))
+    store_sample(url, rows)
 
 
 def _load() -> str:

@@ -32,11 +32,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import psycopg
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "bench"))
 
+from _common import store_sample  # noqa: E402
 from fitsfactory import PIXEL_SCALE, write_object_cutouts  # noqa: E402
 
 from hscanom import db  # noqa: E402
@@ -110,17 +111,7 @@ def _populate(url: str, folder: Path, n: int, distinct: int) -> list[str]:
             os.link(src, link)
             cutouts.append((oid, band, str(link), "IMAGE", "fits", [*FILE_SHAPE], shas[band]))
             paths.append(str(link))
-    with psycopg.connect(url) as conn:
-        with conn.cursor().copy("COPY hsc_object (object_id, ra, dec) FROM STDIN") as copy:
-            for row in objects:
-                copy.write_row(row)
-        with conn.cursor().copy("COPY cutout (object_id, band, uri, hdu, format, shape, sha256) FROM STDIN") as copy:
-            for row in cutouts:
-                copy.write_row(row)
-        sid = conn.execute("INSERT INTO sample (name, sql, n_members) VALUES ('bench', 'benchmark', %s) RETURNING id", (n,)).fetchone()[0]
-        with conn.cursor().copy("COPY sample_member (sample_id, object_id, idx) FROM STDIN") as copy:
-            for idx, (oid, _ra, _dec) in enumerate(objects):
-                copy.write_row((sid, oid, idx))
+    store_sample(url, objects, cutouts)
     return paths
 
 
@@ -131,6 +122,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_pack_") as tmp:
         tmp = Path(tmp)
+        # The bench's own 0700 folder holds the cluster's home: let the server account
+        # (postgres, when run as root) pass through it; hscanom itself never changes
+        # permissions outside HSCANOM_HOME.
+        tmp.chmod(0o711)
         cluster = None
         url = os.environ.get("HSCANOM_DATABASE_URL")
         if not url:
