@@ -14,7 +14,7 @@ from rich.text import Text
 
 from hscanom import db, sql
 from hscanom.catalog.formats import ColumnSpec, format_of, write_table
-from hscanom.cli._common import UserError, console, reported_errors
+from hscanom.cli._common import UserError, console, plain, reported_errors
 from hscanom.embedded import EmbeddedError
 from hscanom.readonly import DEFAULT_TIMEOUT_S, ReadOnlyQueryError, count_rest
 
@@ -84,9 +84,7 @@ def _values(pairs: list[str]) -> dict[str, str]:
 def _cell(value) -> Text:
     """A result cell exactly as stored: a plain Rich ``Text`` (no markup, no emoji codes, no
     highlighting); floats in Python's shortest round-trip form; NULL dimmed."""
-    if value is None:
-        return Text("NULL", style="dim")
-    return Text(str(value))
+    return Text("NULL", style="dim") if value is None else plain(value)
 
 
 @app.command()
