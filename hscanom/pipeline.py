@@ -219,9 +219,10 @@ def stage_train(cfg: PipelineConfig, state: PipelineState, report: Report, progr
         report("train", f"{reused}shipped demo model (trained on simulation seed {seed}): WGAN model {state.wgan_id}, encoder model {state.encoder_id}")
         return
     wgan_cfg = cfg.wgan_config()
-    state.wgan_id = runs.train_wgan(state.url, state.sample, wgan_cfg, cfg.home, training_steps(progress, "train WGAN") if progress else None)
-    state.encoder_id = runs.train_encoder(state.url, state.wgan_id, training_steps(progress, "train encoder") if progress else None)
-    reused = REUSED if max(state.wgan_id, state.encoder_id) <= newest else ""
+    wgan = runs.train_wgan(state.url, state.sample, wgan_cfg, cfg.home, training_steps(progress, "train WGAN") if progress else None)
+    encoder = runs.train_encoder(state.url, wgan.model_id, training_steps(progress, "train encoder") if progress else None)
+    state.wgan_id, state.encoder_id = wgan.model_id, encoder.model_id
+    reused = "" if wgan.trained or encoder.trained else REUSED
     report("train", f"{reused}WGAN model {state.wgan_id}, encoder model {state.encoder_id}")
 
 
@@ -231,17 +232,11 @@ def stage_score(cfg: PipelineConfig, state: PipelineState, report: Report, progr
     from hscanom.samples import get_sample
 
     n = get_sample(state.sample, state.url).n_members
-    with db.connect(state.url) as conn:
-        complete = {r[0] for r in conn.execute("SELECT id FROM score_run WHERE status = 'complete'")}
     on_batch = counted(progress, "score", n) if progress else None
-    state.run_id = runs.score(state.url, state.wgan_id, state.sample, cfg.home, batch_size=cfg.score_batch, on_batch=on_batch)
-    with db.connect(state.url) as conn:
-        scored, high = conn.execute(
-            "SELECT count(*), count(*) FILTER (WHERE s_disc_sigma > 3) FROM anomaly_score_normalized WHERE run_id = %s",
-            (state.run_id,),
-        ).fetchone()
-    reused = REUSED if state.run_id in complete else ""
-    report("score", f"{reused}run {state.run_id}: {scored:,} objects scored, {high:,} above 3 sigma in s_disc")
+    result = runs.score(state.url, state.wgan_id, state.sample, cfg.home, batch_size=cfg.score_batch, on_batch=on_batch)
+    state.run_id = result.run_id
+    reused = REUSED if result.reused else ""
+    report("score", f"{reused}run {result.run_id}: {result.n_scored:,} objects scored, {result.n_high:,} above 3 sigma in s_disc")
 
 
 def stage_dcae(cfg: PipelineConfig, state: PipelineState, report: Report, progress: Progress | None) -> None:
@@ -259,16 +254,12 @@ def stage_dcae(cfg: PipelineConfig, state: PipelineState, report: Report, progre
     name = cfg.wgan_preset if cfg.dcae_preset == "auto" else cfg.dcae_preset
     dcae_cfg = dcae.preset(name, image_size=cfg.image_size, seed=cfg.seed, **cfg.dcae_changes)
     n_images = count_images(runs.packed_shards(state.url, state.sample, cfg.image_size))
-    total = dcae_cfg.epochs * dcae.steps_per_epoch(n_images, dcae_cfg.batch_size)
-    with db.connect(state.url) as conn:
-        newest = conn.execute("SELECT coalesce(max(id), 0) FROM model").fetchone()[0]
-        complete = {r[0] for r in conn.execute("SELECT id FROM score_run WHERE status = 'complete'")}
-    model_id = runs.train_dcae(state.url, state.sample, dcae_cfg, cfg.home, training_steps(progress, "train DCAE") if progress else None)
+    model = runs.train_dcae(state.url, state.sample, dcae_cfg, cfg.home, training_steps(progress, "train DCAE") if progress else None)
     on_batch = counted(progress, "score DCAE", n_images) if progress else None
-    run_id = runs.score(state.url, model_id, state.sample, cfg.home, method="dcae", batch_size=cfg.score_batch, on_batch=on_batch)
-    state.extra["dcae_model_id"], state.extra["dcae_run_id"] = model_id, run_id
-    reused = REUSED if model_id <= newest and run_id in complete else ""
-    report("dcae", f"{reused}DCAE model {model_id} ({name} preset), score run {run_id}")
+    run = runs.score(state.url, model.model_id, state.sample, cfg.home, method="dcae", batch_size=cfg.score_batch, on_batch=on_batch)
+    state.extra["dcae_model_id"], state.extra["dcae_run_id"] = model.model_id, run.run_id
+    reused = REUSED if not model.trained and run.reused else ""
+    report("dcae", f"{reused}DCAE model {model.model_id} ({name} preset), score run {run.run_id}")
 
 
 def stage_characterize(cfg: PipelineConfig, state: PipelineState, report: Report, progress: Progress | None) -> None:

@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
+from typing import NamedTuple
 
 import psycopg
 
@@ -46,73 +47,137 @@ def _config_tag(cfg) -> str:
     return hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
 
 
-def train_wgan(url: str, sample: str, cfg: WganConfig, home: Path, progress: Progress | None = None) -> int:
-    """Train (or resume, or reuse) the WGAN of ``sample``; returns the model id."""
+class TrainResult(NamedTuple):
+    """What :func:`train_wgan`, :func:`train_encoder` and :func:`train_dcae` return.
+
+    Attributes:
+        model_id: id of the registered model (``model.id``).
+        directory: folder of its weights, checkpoints and ``history.json``.
+        trained: ``True`` when this call trained (or resumed) it, ``False`` when the same
+            sample and configuration were already registered and nothing was trained.
+    """
+
+    model_id: int
+    directory: Path
+    trained: bool
+
+
+class ScoreResult(NamedTuple):
+    """What :func:`score` returns.
+
+    Attributes:
+        run_id: id of the score run (``score_run.id``).
+        method: ``wgan`` or ``dcae``.
+        status: the run's status after the call (``complete`` unless workers left batches).
+        n_scored: objects with an ``anomaly_score`` row in the run.
+        n_high: of them, objects above 3 sigma in the method's own score (:data:`METHODS`);
+            ``0`` until the run is complete.
+        high_anomaly_sample: name of the sample of those objects (``run<ID>-disc3sigma`` or
+            ``run<ID>-anom3sigma``), ``None`` until the run is complete.
+        reused: ``True`` when the run was already complete before the call (nothing scored).
+    """
+
+    run_id: int
+    method: str
+    status: str
+    n_scored: int
+    n_high: int
+    high_anomaly_sample: str | None
+    reused: bool
+
+
+def _registered_or_trained(
+    url: str, kind: str, cfg, directory: Path, fit: Callable[[], dict], *, sample_id: int, parent_model_id: int | None = None
+) -> TrainResult:
+    """The model of ``kind`` registered for ``directory``, else ``fit()`` (-> metrics) and register it."""
+    with db.connect(url, autocommit=True) as conn:
+        existing = registry.find(conn, kind, directory, parent_model_id=parent_model_id)
+        if existing:
+            return TrainResult(existing, directory, False)
+        metrics = fit()
+        model_id = registry.register(conn, kind, cfg, directory, sample_id=sample_id, metrics=metrics, parent_model_id=parent_model_id)
+    return TrainResult(model_id, directory, True)
+
+
+def train_wgan(url: str, sample: str, cfg: WganConfig, home: Path, progress: Progress | None = None) -> TrainResult:
+    """Train (or resume, or reuse) the WGAN-GP of ``sample`` (Storey-Fisher et al. 2021, sec. 3).
+
+    Raises:
+        SampleError: no such sample. LookupError: the sample has no packed shards of
+            ``cfg.image_size`` pixels.
+    """
     from hscanom.ml.data import count_images, training_batches
     from hscanom.ml.train import WganTrainer
 
     sample_id = get_sample(sample, url).id
     shards = packed_shards(url, sample, cfg.image_size)
-    with db.connect(url, autocommit=True) as conn:
-        directory = Path(home) / "models" / f"wgan-{sample}-{_config_tag(cfg)}"
-        existing = registry.find(conn, "wgan", directory)
-        if existing:
-            return existing
+    directory = Path(home) / "models" / f"wgan-{sample}-{_config_tag(cfg)}"
+
+    def fit() -> dict:
         batches = training_batches(shards, cfg.batch_size, stack=cfg.n_critic, seed=cfg.seed)
         result = WganTrainer(cfg, directory).fit(batches, progress)
-        metrics = {
+        return {
             "final_losses": result.history[-1] if result.history else {},
             "history": result.history,
             "samples_png": str(directory / "samples.png"),
             "n_train_images": count_images(shards),
             "resumed_from_step": result.resumed_from,
         }
-        return registry.register(conn, "wgan", cfg, directory, sample_id=sample_id, metrics=metrics)
+
+    return _registered_or_trained(url, "wgan", cfg, directory, fit, sample_id=sample_id)
 
 
-def train_encoder(url: str, wgan_id: int, progress: Progress | None = None, steps: int | None = None) -> int:
-    """Train (or resume, or reuse) the encoder of WGAN ``wgan_id`` on its training sample."""
+def train_encoder(url: str, wgan_id: int, progress: Progress | None = None, steps: int | None = None) -> TrainResult:
+    """Train (or resume, or reuse) the encoder of WGAN ``wgan_id`` on its training sample.
+
+    Raises:
+        LookupError: no WGAN ``wgan_id``, or its sample has no packed shards.
+    """
     from hscanom.ml.data import training_batches
     from hscanom.ml.train import EncoderTrainer, load_wgan
 
-    with db.connect(url, autocommit=True) as conn:
+    with db.connect(url) as conn:
         wgan = registry.get(conn, wgan_id, "wgan")
-        cfg = wgan.wgan_config.with_(encoder_steps=steps)
-        directory = wgan.directory / f"encoder-{_config_tag(cfg)}"
-        existing = registry.find(conn, "encoder", directory, parent_model_id=wgan_id)
-        if existing:
-            return existing
-        generator, critic = load_wgan(cfg, wgan.directory)
         training_sample = conn.execute("SELECT name FROM sample WHERE id = %s", (wgan.sample_id,)).fetchone()[0]
+    cfg = wgan.wgan_config.with_(encoder_steps=steps)
+    directory = wgan.directory / f"encoder-{_config_tag(cfg)}"
+
+    def fit() -> dict:
+        generator, critic = load_wgan(cfg, wgan.directory)
         shards = packed_shards(url, training_sample, cfg.image_size)
         result = EncoderTrainer(cfg, directory, generator, critic).fit(training_batches(shards, cfg.batch_size, seed=cfg.seed), progress)
-        metrics = {"final_loss": result.history[-1]["loss"] if result.history else None, "history": result.history}
-        return registry.register(conn, "encoder", cfg, directory, sample_id=wgan.sample_id, metrics=metrics, parent_model_id=wgan_id)
+        return {"final_loss": result.history[-1]["loss"] if result.history else None, "history": result.history}
+
+    return _registered_or_trained(url, "encoder", cfg, directory, fit, sample_id=wgan.sample_id, parent_model_id=wgan_id)
 
 
-def train_dcae(url: str, sample: str, cfg, home: Path, progress: Progress | None = None) -> int:
-    """Train (or resume, or reuse) the DCAE (:class:`hscanom.ml.dcae.DcaeConfig`) of ``sample``; returns the model id."""
+def train_dcae(url: str, sample: str, cfg, home: Path, progress: Progress | None = None) -> TrainResult:
+    """Train (or resume, or reuse) the DCAE (:class:`hscanom.ml.dcae.DcaeConfig`) of ``sample``
+    (Tanaka et al. 2022, sec. 3).
+
+    Raises:
+        SampleError: no such sample. LookupError: no packed shards of ``cfg.image_size`` pixels.
+    """
     from hscanom.ml import dcae
     from hscanom.ml.data import count_images, training_batches
 
     sample_id = get_sample(sample, url).id
     shards = packed_shards(url, sample, cfg.image_size)
-    with db.connect(url, autocommit=True) as conn:
-        directory = Path(home) / "models" / f"dcae-{sample}-{_config_tag(cfg)}"
-        existing = registry.find(conn, "dcae", directory)
-        if existing:
-            return existing
+    directory = Path(home) / "models" / f"dcae-{sample}-{_config_tag(cfg)}"
+
+    def fit() -> dict:
         n_images = count_images(shards)
         steps = dcae.steps_per_epoch(n_images, cfg.batch_size)
         result = dcae.DcaeTrainer(cfg, directory, steps).fit(training_batches(shards, cfg.batch_size, seed=cfg.seed), progress)
-        metrics = {
+        return {
             "final_loss": result.history[-1]["loss"] if result.history else None,
             "history": result.history,
             "n_train_images": n_images,
             "steps_per_epoch": steps,
             "resumed_from_step": result.resumed_from,
         }
-        return registry.register(conn, "dcae", cfg, directory, sample_id=sample_id, metrics=metrics)
+
+    return _registered_or_trained(url, "dcae", cfg, directory, fit, sample_id=sample_id)
 
 
 def load_dcae_scorer(url: str, dcae_id: int):
@@ -213,7 +278,7 @@ def score(
     lease_seconds: float = 600.0,
     precision: str = "float32",
     on_batch: Callable[[int], None] | None = None,
-) -> int:
+) -> ScoreResult:
     """Score every member of ``sample`` with model ``model_id`` by ``method``.
 
     Args:
@@ -226,13 +291,19 @@ def score(
         on_batch: progress callback (objects per stored batch; in-process scoring only).
 
     Returns:
-        The run id. When the run is complete, the sample ``run<ID>-disc3sigma`` (wgan;
-        s_disc > 3 sigma) or ``run<ID>-anom3sigma`` (dcae; s_anom) holds its high-anomaly objects.
+        A :class:`ScoreResult`. When the run is complete, the sample ``run<ID>-disc3sigma``
+        (wgan; s_disc > 3 sigma) or ``run<ID>-anom3sigma`` (dcae; s_anom) holds its
+        high-anomaly objects.
+
+    Raises:
+        SampleError: no such sample. LookupError: no such model, or a WGAN without encoder.
+        ValueError: an unknown method or precision.
     """
     with db.connect(url, autocommit=True) as conn:
         jobs.recover_stale_runs(conn)
         params, factory = _method_run(conn, url, method, model_id, batch_size, precision)
         run_id = jobs.create_run(conn, model_id, get_sample(sample, url).id, params, batch_size, method=method)
+        reused = get_run(conn, run_id).status == "complete"
     results_dir = Path(home) / "results" / f"run-{run_id}"
     work = partial(jobs.work, url, run_id, factory, results_dir, lease_seconds=lease_seconds)
     if scheduler:
@@ -248,9 +319,14 @@ def score(
         work(on_batch=on_batch)
     with db.connect(url, autocommit=True) as conn:
         complete = jobs.finish_run_if_done(conn, run_id)
-    if complete:
-        high_anomaly_sample(url, run_id)
-    return run_id
+    high = high_anomaly_sample(url, run_id) if complete else None
+    own = METHODS.get(method, "s_disc")
+    with db.connect(url) as conn:
+        n_scored, n_high = conn.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE {own}_sigma > 3) FROM anomaly_score_normalized WHERE run_id = %s", (run_id,)
+        ).fetchone()
+        status = get_run(conn, run_id).status
+    return ScoreResult(run_id, method, status, int(n_scored), int(n_high) if complete else 0, high, reused)
 
 
 def high_anomaly_sample(url: str, run_id: int, sigma: float = 3.0, score: str | None = None) -> str:

@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         if step % 100 == 0 or step == total:
             print(f"  step {step}/{total} " + " ".join(f"{k} {v:.4g}" for k, v in losses.items()), flush=True)
 
-    wgan_id = runs.train_wgan(url, state.sample, wgan_cfg, home, progress)
-    encoder_id = runs.train_encoder(url, wgan_id, progress)
+    wgan_id = runs.train_wgan(url, state.sample, wgan_cfg, home, progress).model_id
+    encoder_id = runs.train_encoder(url, wgan_id, progress).model_id
     simulation = json.loads((cfg.sim_dir / "simulation.json").read_text())
     training = {
         "command": f"HSCANOM_HOME=<empty dir> .venv/bin/python scripts/build_demo_model.py --seed {args.seed} --objects {args.objects}",

@@ -65,7 +65,7 @@ def test_dcae_scores_through_the_job_framework_and_is_evaluated_beside_the_wgan(
     monkeypatch.setenv("HSCANOM_HOME", str(tmp_path))  # this test's models and result shards
     dcfg = dcae.preset("test", image_size=cfg.image_size)
     steps = []
-    model_id = runs.train_dcae(url, cfg.sample, dcfg, tmp_path, progress=lambda s, t, l: steps.append(s))
+    model_id = runs.train_dcae(url, cfg.sample, dcfg, tmp_path, progress=lambda s, t, l: steps.append(s)).model_id
     with psycopg.connect(url) as conn:
         kind, config, metrics, n_members = conn.execute(
             "SELECT kind, config, metrics, (SELECT n_members FROM sample WHERE name = %s) FROM model WHERE id = %s", (cfg.sample, model_id)
@@ -73,7 +73,8 @@ def test_dcae_scores_through_the_job_framework_and_is_evaluated_beside_the_wgan(
     assert kind == "dcae" and config["image_size"] == cfg.image_size and config["noise_sigma"] == 0.02
     assert metrics["n_train_images"] == n_members
     assert steps == list(range(1, dcfg.epochs * metrics["steps_per_epoch"] + 1))
-    assert runs.train_dcae(url, cfg.sample, dcfg, tmp_path, progress=lambda *a: pytest.fail("retrained")) == model_id
+    again = runs.train_dcae(url, cfg.sample, dcfg, tmp_path, progress=lambda *a: pytest.fail("retrained"))
+    assert (again.model_id, again.trained) == (model_id, False)
 
     result = runner.invoke(app, ["score", "--method", "dcae", "--model", str(model_id), "--sample", cfg.sample, "--batch", "50"])
     assert result.exit_code == 0, result.output
@@ -97,7 +98,9 @@ def test_dcae_scores_through_the_job_framework_and_is_evaluated_beside_the_wgan(
     rec = scorer(reals).reconstruction
     np.testing.assert_allclose([r[3] for r in rows[:8]], dcae.aperture_scores(reals, rec).sum(axis=1), rtol=1e-5)
     np.testing.assert_allclose([r[1] for r in rows[:8]], ((reals - rec) ** 2).mean(axis=(1, 2, 3)), rtol=1e-5)
-    assert runs.score(url, model_id, cfg.sample, tmp_path, method="dcae", batch_size=50) == run_id  # a finished run is reused
+    rerun = runs.score(url, model_id, cfg.sample, tmp_path, method="dcae", batch_size=50)  # a finished run is reused
+    assert (rerun.run_id, rerun.method, rerun.reused, rerun.n_scored) == (run_id, "dcae", True, n_members)
+    assert rerun.high_anomaly_sample == f"run{run_id}-anom3sigma"
 
     labels = cfg.sim_dir / "labels.csv"
     evaluation = evaluate(url, state.run_id, truth=labels, compare=[run_id])

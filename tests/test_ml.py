@@ -80,8 +80,10 @@ def trained(pg_cluster, template_db, tmp_path_factory):
         sid = _make_sample(conn, "train", ids)
         _pack(conn, sid, ids, _images(N, seed=1), home)
     steps = []
-    wgan_id = runs.train_wgan(url, "train", CFG, home, progress=lambda s, t, l: steps.append(s))
-    encoder_id = runs.train_encoder(url, wgan_id)
+    wgan = runs.train_wgan(url, "train", CFG, home, progress=lambda s, t, l: steps.append(s))
+    assert wgan.trained and wgan.directory.is_dir()
+    wgan_id = wgan.model_id
+    encoder_id = runs.train_encoder(url, wgan_id).model_id
     yield {"url": url, "home": home, "ids": ids, "wgan": wgan_id, "encoder": encoder_id, "steps": steps}
     with psycopg.connect(pg_cluster.url("postgres"), autocommit=True) as admin:
         admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
@@ -100,7 +102,8 @@ def test_training_registers_models_and_is_reused(trained):
     assert os.path.isdir(os.path.join(ckpt, "checkpoints"))
     assert enc_parent == trained["wgan"]
     # Same sample and configuration: the registered model is returned, nothing retrains.
-    assert runs.train_wgan(url, "train", CFG, trained["home"], progress=lambda *a: pytest.fail("retrained")) == trained["wgan"]
+    again = runs.train_wgan(url, "train", CFG, trained["home"], progress=lambda *a: pytest.fail("retrained"))
+    assert (again.model_id, again.trained) == (trained["wgan"], False)
 
 
 def test_killed_training_resumes_from_checkpoint(tmp_path):
@@ -129,8 +132,11 @@ def _run_rows(url, run_id):
 
 def test_score_writes_one_row_per_object_normalised_and_reproducible(trained):
     url = trained["url"]
-    run_id = runs.score(url, trained["wgan"], "train", trained["home"], batch_size=16)
+    result = runs.score(url, trained["wgan"], "train", trained["home"], batch_size=16)
+    run_id = result.run_id
     rows = _run_rows(url, run_id)
+    assert (result.method, result.status, result.n_scored, result.reused) == ("wgan", "complete", len(trained["ids"]), False)
+    assert result.high_anomaly_sample == f"run{run_id}-disc3sigma"
     assert [r[0] for r in rows] == trained["ids"]
     s_gen, s_disc, s_anom = (np.array([r[k] for r in rows]) for k in (1, 2, 3))
     np.testing.assert_allclose(s_anom, 0.7 * s_gen + 0.3 * s_disc, rtol=1e-5)
@@ -151,7 +157,8 @@ def test_score_writes_one_row_per_object_normalised_and_reproducible(trained):
         assert f["object_ids"][row] == trained["ids"][3]
         assert f["residuals"].dtype == np.uint8 and f["residuals"].shape[1:] == (SIZE, SIZE, 3)
     # Re-running a finished run is a no-op; scoring is reproducible for the same batches.
-    assert runs.score(url, trained["wgan"], "train", trained["home"], batch_size=16) == run_id
+    rerun = runs.score(url, trained["wgan"], "train", trained["home"], batch_size=16)
+    assert (rerun.run_id, rerun.reused, rerun.n_high) == (run_id, True, result.n_high)
     assert _run_rows(url, run_id) == rows
     scorer, _ = runs.load_scorer(url, trained["wgan"], trained["encoder"])
     again = scorer(_images(N, seed=1)[:16])
@@ -164,7 +171,7 @@ def test_member_without_images_is_reported_not_scored(trained):
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("INSERT INTO hsc_object (object_id, ra, dec) VALUES (%s, 11, 1)", (extra,))
         _make_sample(conn, "with-missing", trained["ids"][:5] + [extra])
-    run_id = runs.score(url, trained["wgan"], "with-missing", trained["home"], batch_size=4)
+    run_id = runs.score(url, trained["wgan"], "with-missing", trained["home"], batch_size=4).run_id
     with psycopg.connect(url) as conn:
         missing = conn.execute("SELECT array_agg(m) FROM score_batch, unnest(missing) m WHERE run_id = %s", (run_id,)).fetchone()[0]
         scored = conn.execute("SELECT count(*) FROM anomaly_score WHERE run_id = %s AND object_id = %s", (run_id, extra)).fetchone()[0]
@@ -176,7 +183,7 @@ def test_two_workers_split_the_work_without_overlap(trained):
     url = trained["url"]
     with psycopg.connect(url, autocommit=True) as conn:
         _make_sample(conn, "two-workers", trained["ids"])
-    run_id = runs.score(url, trained["wgan"], "two-workers", trained["home"], batch_size=5, workers=2)
+    run_id = runs.score(url, trained["wgan"], "two-workers", trained["home"], batch_size=5, workers=2).run_id
     with psycopg.connect(url) as conn:
         workers = conn.execute("SELECT count(DISTINCT worker), count(*), max(attempts) FROM score_batch WHERE run_id = %s", (run_id,)).fetchone()
     assert [r[0] for r in _run_rows(url, run_id)] == trained["ids"]
@@ -227,7 +234,7 @@ def test_scoring_runs_as_tasks_on_a_dask_cluster(trained):
     with psycopg.connect(url, autocommit=True) as conn:
         _make_sample(conn, "dask", trained["ids"][:12])
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        run_id = runs.score(url, trained["wgan"], "dask", trained["home"], batch_size=4, workers=2, scheduler=cluster.scheduler_address)
+        run_id = runs.score(url, trained["wgan"], "dask", trained["home"], batch_size=4, workers=2, scheduler=cluster.scheduler_address).run_id
     assert [r[0] for r in _run_rows(url, run_id)] == trained["ids"][:12]
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT status FROM score_run WHERE id = %s", (run_id,)).fetchone()[0] == "complete"

@@ -80,9 +80,9 @@ def test_rendered_chain(db_url, tmp_path):
 
     # 4. train a tiny WGAN + encoder on the rendered sample, 5. score it
     cfg = preset("test", image_size=SIZE)
-    wgan_id = runs.train_wgan(db_url, "rendered", cfg, tmp_path / "home")
+    wgan_id = runs.train_wgan(db_url, "rendered", cfg, tmp_path / "home").model_id
     runs.train_encoder(db_url, wgan_id)
-    run_id = runs.score(db_url, wgan_id, "rendered", tmp_path / "home", batch_size=10)
+    run_id = runs.score(db_url, wgan_id, "rendered", tmp_path / "home", batch_size=10).run_id
     with psycopg.connect(db_url) as conn:
         status = conn.execute("SELECT status FROM score_run WHERE id = %s", (run_id,)).fetchone()[0]
         scored = conn.execute("SELECT object_id, s_gen, s_disc FROM anomaly_score WHERE run_id = %s ORDER BY object_id", (run_id,)).fetchall()

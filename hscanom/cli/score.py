@@ -35,13 +35,8 @@ def score(
 
         url = db.database_url()
         with progress_bar("score", get_sample(sample, url).n_members) as advance:
-            run_id = runs.score(
+            result = runs.score(
                 url, model, sample, Settings.from_env().home, method=method, workers=workers, batch_size=batch,
                 scheduler=scheduler, lease_seconds=lease, precision=precision, on_batch=advance,
             )
-        with db.connect(url) as conn:
-            n, status = conn.execute(
-                "SELECT (SELECT count(*) FROM anomaly_score WHERE run_id = r.id), r.status FROM score_run r WHERE r.id = %s",
-                (run_id,),
-            ).fetchone()
-    console.print(f"score run {run_id}: {n:,} objects scored, status {status}")
+    console.print(f"score run {result.run_id}: {result.n_scored:,} objects scored, status {result.status}")

@@ -14,6 +14,11 @@ app = typer.Typer(help="Train the WGAN-GP and its encoder, or the DCAE, on a sam
 _ERRORS = (LookupError, FileNotFoundError, ValueError)
 
 
+
+def _registered(result) -> str:
+    """'registered as' for a model trained now, 'already registered as' for a reused one."""
+    return "registered as" if result.trained else "already registered (same sample and configuration) as"
+
 @app.command()
 def wgan(
     sample: str = typer.Option(..., "--sample", help="Name of the training sample (packed with `hscanom cutouts pack`)."),
@@ -29,8 +34,8 @@ def wgan(
         cfg = preset(preset_name, iterations=iterations, image_size=image_size, seed=seed)
         url = db.database_url()
         with progress_bar("train WGAN", cfg.iterations) as advance:
-            model_id = runs.train_wgan(url, sample, cfg, Settings.from_env().home, step_progress(advance))
-    console.print(f"WGAN registered as model {model_id} (next: hscanom train encoder --model {model_id})")
+            result = runs.train_wgan(url, sample, cfg, Settings.from_env().home, step_progress(advance))
+    console.print(f"WGAN {_registered(result)} model {result.model_id} (next: hscanom train encoder --model {result.model_id})")
 
 
 @app.command()
@@ -47,8 +52,8 @@ def encoder(
         with db.connect(url) as conn:
             total = steps or registry.get(conn, model, "wgan").wgan_config.encoder_steps
         with progress_bar("train encoder", total) as advance:
-            model_id = runs.train_encoder(url, model, step_progress(advance), steps=steps)
-    console.print(f"encoder registered as model {model_id} (next: hscanom score --model {model} --sample ...)")
+            result = runs.train_encoder(url, model, step_progress(advance), steps=steps)
+    console.print(f"encoder {_registered(result)} model {result.model_id} (next: hscanom score --model {model} --sample ...)")
 
 
 @app.command()
@@ -70,5 +75,5 @@ def dcae(
         n_images = count_images(runs.packed_shards(url, sample, cfg.image_size))
         total = cfg.epochs * ml_dcae.steps_per_epoch(n_images, cfg.batch_size)
         with progress_bar("train DCAE", total) as advance:
-            model_id = runs.train_dcae(url, sample, cfg, Settings.from_env().home, step_progress(advance))
-    console.print(f"DCAE registered as model {model_id} (next: hscanom score --method dcae --model {model_id} --sample ...)")
+            result = runs.train_dcae(url, sample, cfg, Settings.from_env().home, step_progress(advance))
+    console.print(f"DCAE {_registered(result)} model {result.model_id} (next: hscanom score --method dcae --model {result.model_id} --sample ...)")
