@@ -7,7 +7,8 @@ WGAN run:
 1. embeds every scored object (``hscanom characterize --all``; nothing to do if done);
 2. runs :func:`hscanom.ml.oracle.evaluate_oracle` with the simulator's ``labels.csv``:
    ``--rounds`` rounds of ``--per-round`` labels from the queue, starting from the
-   unsupervised s_disc ranking, which is measured in the same call (round 0 / baseline);
+   unsupervised s_anom ranking (round 0); the rankings by s_disc alone and by s_anom alone
+   are measured in the same call (the baselines);
 3. prints per round ROC AUC (interesting vs rest), average precision, precision and recall
    in the top 1% and top N (N = truly interesting objects), artefacts in the top N, and the
    ratio of the last round to the s_disc baseline, then checks the issue's targets
@@ -69,8 +70,9 @@ def bench_home(home: Path, rounds: int, per_round: int, seed: int) -> bool:
     print(f"   N = {b['n_true']} truly interesting objects, top 1% = {b['k_top1pct']} objects")
     head = f"   {'ranking':<34} {'labels':>7} {'AUC':>6} {'AP':>6} {'P@1%':>6} {'R@1%':>6} {'P@N':>6} {'art@N':>6}"
     print(head)
-    print(f"   {'s_disc (unsupervised baseline)':<34} {0:>7} {_f(b['roc_auc']):>6} {_f(b['average_precision']):>6} "
-          f"{_f(b['precision_top1pct']):>6} {_f(b['recall_top1pct']):>6} {_f(b['precision_topN']):>6} {b['artefacts_topN']:>6}")
+    for name, m in sorted(result.baselines.items()):
+        print(f"   {name + ' alone (unsupervised)':<34} {0:>7} {_f(m['roc_auc']):>6} {_f(m['average_precision']):>6} "
+              f"{_f(m['precision_top1pct']):>6} {_f(m['recall_top1pct']):>6} {_f(m['precision_topN']):>6} {m['artefacts_topN']:>6}")
     for r in t.itertuples(index=False):
         print(f"   {f'round {r.round} ({r.model})':<34} {r.n_labels:>7} {_f(r.roc_auc):>6} {_f(r.average_precision):>6} "
               f"{_f(r.precision_top1pct):>6} {_f(r.recall_top1pct):>6} {_f(r.precision_topN):>6} {r.artefacts_topN:>6}")

@@ -1,7 +1,7 @@
 """A simulated astronomer: measure what a few labels do to a ranking (``hscanom evaluate --oracle``).
 
 :func:`evaluate_oracle` starts from the unsupervised ranking of a run (zero labels: the
-s_disc order) and, each round, asks an :class:`Oracle` for the classes of the objects in the
+order of the ranking's prior score, s_anom by default) and, each round, asks an :class:`Oracle` for the classes of the objects in the
 labelling queue (:func:`hscanom.ml.rank.queue_from`), adds them to its label set, and ranks
 again (:func:`hscanom.ml.rank.rank`, a new immutable ``ranking`` each round). After every
 round (round 0 = before any label) it scores the ranking against the full truth:
@@ -22,7 +22,7 @@ kind ``active_learning``, rounds, per_round, seed, the interesting and artefact 
 ranking ids, and per round every figure) and one ``evaluation_metric`` row per round with
 ``score`` = ``relevance_round<k>``, ``anomaly_class`` = ``interesting``, ``roc_auc`` and
 ``average_precision`` (the 3-sigma columns stay NULL: a ranking has no sigma), beside a row
-for the raw score of the unsupervised baseline (``s_disc``, class ``interesting``).
+for the raw score of each unsupervised baseline (``s_disc`` and ``s_anom``, class ``interesting``).
 """
 
 from __future__ import annotations
@@ -121,6 +121,8 @@ class OracleResult:
     rounds: pd.DataFrame
     baseline: dict
     notes: list[str] = field(default_factory=list)
+    baselines: dict[str, dict] = field(default_factory=dict)
+    """Figures of each unsupervised score's own ranking (``s_disc``, ``s_anom``); ``baseline`` is s_disc's."""
 
 
 def ranking_metrics(relevance: np.ndarray, object_ids: np.ndarray, classes: dict[int, str], interesting, artefacts) -> dict:
@@ -190,25 +192,33 @@ def evaluate_oracle(
     full = read_truth_csv(truth or oracle)
     with db.connect(url) as conn:
         feats = ranking.load_features(conn, run_id, prior_score=prior_score)
+        unsupervised = {name: ranking.load_features(conn, run_id, prior_score=name).prior
+                        for name in ("s_disc", "s_anom") if name != feats.prior_score and _has_score(conn, run_id, name)}
+    design = ranking.design_matrix(feats)
     source = f"oracle {asker.path.resolve()} sha256:{sha256_file(asker.path)}"
     known: dict[int, str] = {}
     rows, notes = [], []
     missing = int(sum(int(o) not in full.classes for o in feats.object_ids))
     if missing:
         notes.append(f"{missing:,} scored objects are not in the truth file and are left out of the figures")
-    baseline = ranking_metrics(feats.prior, feats.object_ids, full.classes, interesting, artefacts)
+    baselines = {feats.prior_score: ranking_metrics(feats.prior, feats.object_ids, full.classes, interesting, artefacts)}
+    for name, values in unsupervised.items():
+        baselines[name] = ranking_metrics(values, feats.object_ids, full.classes, interesting, artefacts)
+    reference = "s_disc" if "s_disc" in baselines else feats.prior_score
+    baseline = baselines[reference]
+    fit_rel = feats.prior
     for r in range(rounds + 1):
         if r > 0:
             labelled = np.isin(feats.object_ids, np.fromiter(known.keys(), np.int64, len(known)))
-            for oid, _why in ranking.queue_from(feats.object_ids, fit_rel, fit_unc, labelled | ~np.isin(feats.object_ids, list(asker._line_of)), per_round):
+            skip = labelled | ~np.isin(feats.object_ids, list(asker._line_of))
+            for oid, _why in ranking.queue_from(feats, fit_rel, skip, per_round, design=design):
                 known[oid] = asker.label(oid)
-        result = ranking.rank(url, run_id, labels=dict(known), interesting=interesting, seed=seed, source=source, features=feats)
+        result = ranking.rank(url, run_id, labels=dict(known), interesting=interesting, seed=seed, source=source, features=feats, design=design)
         with db.connect(url) as conn:
             stored = conn.execute(
                 "SELECT object_id, relevance, uncertainty FROM ranking_score WHERE ranking_id = %s ORDER BY object_id", (result.ranking_id,)
             ).fetchall()
         fit_rel = np.array([s[1] for s in stored], np.float64)
-        fit_unc = np.array([s[2] for s in stored], np.float64)
         m = ranking_metrics(fit_rel, feats.object_ids, full.classes, interesting, artefacts)
         rows.append({"round": r, "n_labels": result.n_labels, "n_interesting_labels": result.n_interesting,
                      "ranking_id": result.ranking_id, "model": result.model, **m})
@@ -218,21 +228,26 @@ def evaluate_oracle(
         "interesting": list(interesting), "artefacts": list(artefacts), "prior_score": feats.prior_score,
         "truth_file": f"{Path(truth or oracle).resolve()}", "truth_sha256": full.digest,
         "asked": len(asker.asked), "per_round_figures": json.loads(table.to_json(orient="records")),
-        "baseline": {"score": feats.prior_score, **baseline},
+        "baseline": {"score": reference, **baseline},
+        "baselines": baselines,
     }
     with db.connect(url) as conn, conn.transaction():
         evaluation_id = conn.execute(
             "INSERT INTO evaluation (run_id, truth, params) VALUES (%s, %s, %s::jsonb) RETURNING id", (run_id, source, json.dumps(params))
         ).fetchone()[0]
         n_obj = int(sum(int(o) in full.classes for o in feats.object_ids))
-        metric_rows = [(feats.prior_score, baseline)] + [(f"relevance_round{row['round']}", row) for row in rows]
+        metric_rows = list(baselines.items()) + [(f"relevance_round{row['round']}", row) for row in rows]
         for score, m in metric_rows:
             conn.execute(
                 "INSERT INTO evaluation_metric (evaluation_id, run_id, score, anomaly_class, n_objects, n_positive, roc_auc, average_precision) "
                 "VALUES (%s, %s, %s, 'interesting', %s, %s, %s, %s)",
                 (evaluation_id, run_id, score, n_obj, m["n_true"], m["roc_auc"], m["average_precision"]),
             )
-    return OracleResult(evaluation_id, run_id, table, {"score": feats.prior_score, **baseline}, notes)
+    return OracleResult(evaluation_id, run_id, table, {"score": reference, **baseline}, notes, baselines)
+
+
+def _has_score(conn: psycopg.Connection, run_id: int, score: str) -> bool:
+    return conn.execute(f"SELECT EXISTS (SELECT 1 FROM anomaly_score WHERE run_id = %s AND {score} IS NOT NULL)", (run_id,)).fetchone()[0]
 
 
 def active_learning_evaluations(conn: psycopg.Connection, run_id: int) -> list[tuple[int, dict]]:

@@ -12,22 +12,32 @@ same sample (when there is one), and ``object_metadata``: g-r, r-i, R_eff, ellip
 i blendedness, log10 aperture/CModel ratio, and the bright-star-mask flag. Missing values
 (objects without an embedding, NaN metadata) are replaced by the column's median.
 
-Relevance (:func:`fit_relevance`):
+Relevance (:func:`fit_relevance`), after Astronomaly's idea that a few labels should steer
+the anomaly score rather than replace it (Lochner & Bassett 2021, sec. 2.4):
 
-* the **prior** u is the percentile rank of the unsupervised score (``s_disc`` by default) in
-  [0, 1] (ties share a value);
-* with labels of both kinds, a random forest (scikit-learn, ``class_weight='balanced'``,
-  seeded) gives p, the fraction of its trees' probability for "interesting", and the
-  uncertainty is the standard deviation of the trees' probabilities (the committee's
-  disagreement); relevance = w p + (1 - w) u with w = n / (n + n0), n = labels, n0 =
-  :data:`PRIOR_WEIGHT_LABELS`: the fewer labels, the more the unsupervised score counts;
-* with no labels, or labels of only one kind, nothing is fitted (model ``prior``):
-  relevance = u, uncertainty = 0.5 for every unlabelled object. With zero labels the ranking
-  therefore **is** the unsupervised order (score descending, then object_id);
+* the **prior** u is the percentile rank of the unsupervised anomaly score in [0, 1] (``s_anom``,
+  the paper's anomaly score, by default; ties share a value);
+* with labels (of one kind or both), a **Gaussian process** regression (scikit-learn, fixed
+  kernel 0.25 RBF(l), noise 0.01, prior mean m0 = 0.5 = "undecided") of the labels (1
+  interesting, 0 not) on a low-dimensional design (:func:`design_matrix`: the scores and
+  metadata, robust-scaled and asinh-compressed, plus 8 whitened principal components of the
+  two embeddings; l = sqrt(d) / 2) gives the posterior mean mu and standard deviation sigma
+  (the **uncertainty**); far from every labelled object mu = m0 and sigma = 0.5;
+  relevance = w mu + (1 - w) u with w = n / (n + n0), n = labels, n0 =
+  :data:`PRIOR_WEIGHT_LABELS`: objects like a labelled interesting one rise above the
+  normal ones, objects like a labelled artefact fall, and the unexplored keep their order;
+* with no labels nothing is fitted (model ``prior``): relevance = u, uncertainty 0.5 for every
+  object. With zero labels the ranking therefore **is** the unsupervised order (score
+  descending, then object_id);
 * a labelled object's relevance is its label (1 interesting, 0 not) with uncertainty 0.
 
+What to label next (:func:`queue_from`) is a GP-BUCB batch (Desautels, Krause & Burdick 2014):
+greedily the unlabelled object with the largest relevance + beta u sigma, where sigma is
+recomputed as if the objects already picked were labelled, so one batch does not spend ten
+labels on ten copies of one kind of artefact.
+
 Rank 1 is the most relevant; ties are broken by object_id ascending. The same labels, seed
-and settings give the same ranking (the forest is seeded and single-threaded).
+and settings give the same ranking (the fit is deterministic).
 """
 
 from __future__ import annotations
@@ -59,14 +69,19 @@ ARTEFACT_CLASSES: tuple[str, ...] = ("artefact", "streak", "bright_star", "empty
 #: Metadata features from the ``scored_object`` view.
 METADATA_FEATURES = ("g_r", "r_i", "r_eff_arcsec", "ellipticity", "i_blendedness_abs_flux", "log_aperture_cmodel_ratio", "in_bright_star_mask")
 SCORE_FEATURES = ("s_gen_sigma", "s_disc_sigma", "s_anom_sigma")
-#: Labels at which the forest and the prior weigh the same (w = n / (n + n0)).
+#: Labels at which the learned relevance and the prior weigh the same (w = n / (n + n0)).
 PRIOR_WEIGHT_LABELS = 10
-#: Trees of the forest.
-N_TREES = 300
-#: Features the forest tries per split.
-MAX_FEATURES = "sqrt"
-#: Uncertainty of an unlabelled object when no model is fitted.
-PRIOR_UNCERTAINTY = 0.5
+#: The Gaussian process: prior mean of an unlabelled object's label ("undecided"), signal
+#: variance (prior standard deviation 0.5) and noise variance of a label.
+GP_PRIOR_MEAN = 0.5
+GP_SIGNAL_VARIANCE = 0.25
+GP_NOISE_VARIANCE = 0.01
+#: Whitened principal components of the two embeddings in the GP's design.
+EMBEDDING_COMPONENTS = 8
+#: Weight of the exploration term of the queue (relevance + beta u sigma).
+QUEUE_BETA = 1.0
+#: Uncertainty of an unlabelled object when no model is fitted (the GP's prior standard deviation).
+PRIOR_UNCERTAINTY = float(np.sqrt(GP_SIGNAL_VARIANCE))
 _INT = re.compile(r"[+-]?\d+")
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -104,9 +119,9 @@ class Relevance:
 
     Attributes:
         relevance: float64 (N,) in [0, 1].
-        uncertainty: float64 (N,) >= 0.
+        uncertainty: float64 (N,) >= 0 (the GP's posterior standard deviation, <= 0.5).
         rank: int64 (N,) 1 = most relevant.
-        model: ``prior`` or ``random_forest``.
+        model: ``prior`` or ``gaussian_process``.
         params: what was used (seed, weight, estimator settings).
     """
 
@@ -203,14 +218,14 @@ def load_features(conn: psycopg.Connection, run_id: int, *, prior_score: str | N
     """The feature matrix of every object scored in ``run_id`` (see the module docstring).
 
     Args:
-        prior_score: ``s_disc`` (default for WGAN runs), ``s_anom`` (default for DCAE runs,
-            which have no s_disc) or ``s_gen``.
+        prior_score: ``s_anom`` (default: the paper's anomaly score; a DCAE run's aperture
+            score), ``s_disc`` or ``s_gen``.
 
     Raises:
         LookupError: no such run. RankError: the run is not complete, or has no such score.
     """
     _, sample_id, method = _run_row(conn, run_id)
-    prior_score = prior_score or ("s_anom" if method == "dcae" else "s_disc")
+    prior_score = prior_score or "s_anom"
     if prior_score not in ("s_disc", "s_gen", "s_anom"):
         raise RankError(f"prior score must be s_disc, s_gen or s_anom, got {prior_score!r}")
     cols = ", ".join(f"o.{c}" for c in (*SCORE_FEATURES, *METADATA_FEATURES))
@@ -222,7 +237,7 @@ def load_features(conn: psycopg.Connection, run_id: int, *, prior_score: str | N
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     prior = np.array([np.nan if r[1] is None else float(r[1]) for r in rows], dtype=np.float64)
     if np.isnan(prior).all():
-        raise RankError(f"score run {run_id} has no {prior_score} values (a DCAE run ranks by s_anom: --prior s_anom)")
+        raise RankError(f"score run {run_id} has no {prior_score} values (a DCAE run has no s_disc: --prior s_anom)")
     table = np.array([[np.nan if v is None else float(v) for v in r[2:]] for r in rows], dtype=np.float64)
     names = [*SCORE_FEATURES, *METADATA_FEATURES]
     parts = [table]
@@ -284,16 +299,52 @@ def order(relevance: np.ndarray, object_ids: np.ndarray) -> np.ndarray:
     return out
 
 
-def fit_relevance(features: Features, labels: Mapping[int, bool], *, seed: int = 0, n_trees: int = N_TREES,
-                  prior_labels: float = PRIOR_WEIGHT_LABELS, max_features: str | float = MAX_FEATURES) -> Relevance:
+def design_matrix(features: Features, n_components: int = EMBEDDING_COMPONENTS) -> np.ndarray:
+    """The Gaussian process's design: float64 (N, d), every column of unit variance.
+
+    The score and metadata columns are centred on their median, divided by their
+    interquartile range and compressed with asinh (an anomaly far out stays far out, but one
+    extreme value does not swamp every distance); the 128 embedding columns become
+    ``n_components`` whitened principal components (scikit-learn PCA, deterministic full
+    SVD), asinh-compressed the same way. d = 10 or 11 + ``n_components``.
+    """
+    names = features.names
+    plain = [i for i, n in enumerate(names) if not n.startswith(("residual_", "real_"))]
+    embedded = [i for i, n in enumerate(names) if n.startswith(("residual_", "real_"))]
+    x = features.x[:, plain]
+    q75, q25 = np.percentile(x, [75, 25], axis=0)
+    scale = np.where(q75 - q25 > 0, q75 - q25, x.std(axis=0))
+    parts = [np.arcsinh((x - np.median(x, axis=0)) / np.where(scale > 0, scale, 1.0))]
+    k = min(n_components, len(embedded), len(x))
+    if k:
+        from sklearn.decomposition import PCA
+
+        e = features.x[:, embedded]
+        e = (e - e.mean(axis=0)) / np.where(e.std(axis=0) > 0, e.std(axis=0), 1.0)
+        pcs = PCA(k, svd_solver="full").fit_transform(e)
+        parts.append(np.arcsinh(pcs / np.where(pcs.std(axis=0) > 0, pcs.std(axis=0), 1.0)))
+    z = np.concatenate(parts, axis=1)
+    sd = z.std(axis=0)
+    return z / np.where(sd > 0, sd, 1.0)
+
+
+def _kernel(length_scale: float):
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel
+
+    return ConstantKernel(GP_SIGNAL_VARIANCE, "fixed") * RBF(length_scale, "fixed")
+
+
+def fit_relevance(features: Features, labels: Mapping[int, bool], *, seed: int = 0,
+                  prior_labels: float = PRIOR_WEIGHT_LABELS, n_components: int = EMBEDDING_COMPONENTS,
+                  design: np.ndarray | None = None) -> Relevance:
     """Relevance, uncertainty and rank of every object (see the module docstring).
 
     Args:
         labels: object_id -> interesting? (objects not in ``features`` are ignored).
-        seed: the forest's ``random_state``.
-        n_trees: trees of the forest.
+        seed: recorded in ``params``; the fit itself is deterministic.
         prior_labels: n0 of the blend weight w = n / (n + n0).
-        max_features: the forest's ``max_features`` (features tried per split).
+        n_components: embedding principal components in the design (:func:`design_matrix`).
+        design: a precomputed :func:`design_matrix` of ``features`` (the oracle loop reuses it).
     """
     ids = features.object_ids
     u = prior_relevance(features.prior)
@@ -302,21 +353,23 @@ def fit_relevance(features: Features, labels: Mapping[int, bool], *, seed: int =
     y = np.array([bool(labels[int(ids[i])]) for i in pos], dtype=bool)
     n = len(pos)
     params = {"seed": seed, "prior_score": features.prior_score, "n_labels": n}
-    if n == 0 or y.all() or not y.any():
+    if n == 0:
         relevance, uncertainty, model = u.copy(), np.full(len(ids), PRIOR_UNCERTAINTY), "prior"
-        params["why_no_fit"] = "no labels" if n == 0 else "labels of one kind only"
+        params["why_no_fit"] = "no labels"
     else:
-        from sklearn.ensemble import RandomForestClassifier
+        from sklearn.gaussian_process import GaussianProcessRegressor
 
-        forest = RandomForestClassifier(
-            n_estimators=n_trees, class_weight="balanced", max_features=max_features, min_samples_leaf=1, random_state=seed, n_jobs=1
-        ).fit(features.x[pos], y.astype(int))
-        votes = np.stack([t.predict_proba(features.x)[:, 1] for t in forest.estimators_])
-        p, spread = votes.mean(axis=0), votes.std(axis=0)
+        z = design if design is not None else design_matrix(features, n_components)
+        length = float(np.sqrt(z.shape[1]) / 2)
+        gp = GaussianProcessRegressor(_kernel(length), alpha=GP_NOISE_VARIANCE, optimizer=None)
+        gp.fit(z[pos], y.astype(np.float64) - GP_PRIOR_MEAN)
+        mu, sigma = gp.predict(z, return_std=True)
+        mu = np.clip(mu + GP_PRIOR_MEAN, 0.0, 1.0)
         w = n / (n + prior_labels)
-        relevance, uncertainty, model = w * p + (1 - w) * u, spread, "random_forest"
-        params.update(weight=w, prior_labels=prior_labels, n_trees=n_trees, max_features=max_features, class_weight="balanced",
-                      min_samples_leaf=1, estimator="sklearn.ensemble.RandomForestClassifier")
+        relevance, uncertainty, model = w * mu + (1 - w) * u, np.asarray(sigma, np.float64), "gaussian_process"
+        params.update(weight=w, prior_labels=prior_labels, estimator="sklearn.gaussian_process.GaussianProcessRegressor",
+                      kernel=f"{GP_SIGNAL_VARIANCE} RBF({length:.4g}), fixed", noise=GP_NOISE_VARIANCE, prior_mean=GP_PRIOR_MEAN,
+                      design_columns=int(z.shape[1]), embedding_components=n_components)
     relevance = np.clip(relevance, 0.0, 1.0)
     if n:
         relevance[pos] = y.astype(np.float64)
@@ -354,6 +407,7 @@ def rank(
     source: str | None = None,
     reuse: bool = True,
     features: Features | None = None,
+    design: np.ndarray | None = None,
 ) -> RankResult:
     """Fit relevance on the labels and store a new ranking of every scored object of a run.
 
@@ -362,12 +416,13 @@ def rank(
         labels: ``None``/``"labels"`` (``object_label``, newest label per object), a CSV path
             (:func:`read_labels_csv`), or a mapping object_id -> class.
         interesting: the classes that count as interesting (others: not interesting).
-        seed: seed of the forest.
-        prior_score: the unsupervised score (default s_disc; s_anom for DCAE runs).
+        seed: recorded in the ranking's parameters (the fit is deterministic).
+        prior_score: the unsupervised score (default s_anom).
         source: what ``ranking.label_source`` records (default: from ``labels``).
         reuse: return a stored ranking of the same run, label set and parameters instead of
             writing an identical new one.
         features: precomputed :func:`load_features` of the run (the oracle loop reuses them).
+        design: precomputed :func:`design_matrix` of ``features``.
 
     Returns:
         :class:`RankResult`.
@@ -384,7 +439,7 @@ def rank(
         classes, found_source = resolve_labels(conn, labels)
         pairs = _labelled(classes, interesting, feats.object_ids)
         digest = label_digest(pairs)
-        fit = fit_relevance(feats, pairs, seed=seed)
+        fit = fit_relevance(feats, pairs, seed=seed, design=design)
         params = {**fit.params, "interesting": list(interesting), "features": len(feats.names),
                   "feature_groups": _groups(feats.names), "embedded_fraction": round(feats.embedded, 6), "dcae_run": feats.dcae_run}
         notes = []
@@ -436,37 +491,50 @@ def newest_ranking(conn: psycopg.Connection, run_id: int) -> int | None:
 
 
 # -- what to label next ---------------------------------------------------------------------
-def queue_from(object_ids: np.ndarray, relevance: np.ndarray, uncertainty: np.ndarray, labelled: np.ndarray, n: int) -> list[tuple[int, str]]:
-    """The next ``n`` objects to label: (object_id, why) with why ``relevant`` or ``uncertain``.
+def queue_from(features: Features, relevance: np.ndarray, labelled: np.ndarray, n: int, *, beta: float = QUEUE_BETA,
+               n_components: int = EMBEDDING_COMPONENTS, design: np.ndarray | None = None) -> list[tuple[int, str]]:
+    """The next ``n`` objects to label: (object_id, why), why ``relevant`` or ``uncertain``.
 
-    Strategy: alternately the most relevant unlabelled object (exploitation: the person
-    confirms or rejects what the model puts on top, which is what they look at anyway and
-    what fixes the top of the list fastest) and the unlabelled object whose trees disagree
-    most (exploration: uncertainty sampling, the label that moves the decision boundary
-    most). Ties go to the more relevant, then the smaller object_id. Without a fitted model
-    every uncertainty is equal, so the queue is simply the top of the unsupervised ranking.
+    Strategy: GP-BUCB (Desautels, Krause & Burdick 2014, "batch upper confidence bound").
+    Greedily, the unlabelled object with the largest relevance + beta u sigma, where u is the
+    prior (the anomaly score's percentile) and sigma the Gaussian process's posterior
+    standard deviation given the labelled objects *and the objects already picked*. The
+    relevance term brings what the model already puts on top (the person confirms or
+    rejects it, which fixes the top of the list fastest); the u sigma term brings anomalous
+    objects unlike anything labelled; and because sigma falls around each pick, one batch
+    does not spend its labels on ten copies of one kind of object. why is ``relevant`` when
+    the relevance term is the larger, else ``uncertain``. Ties go to the smaller object_id.
+
+    Args:
+        features: :func:`load_features` of the run.
+        relevance: float64 (N,) of the current ranking, aligned with ``features.object_ids``.
+        labelled: bool (N,) objects not to queue (labelled, or otherwise excluded).
+        n: queue length.
     """
-    free = np.flatnonzero(~labelled)
-    by_rel = free[np.lexsort((object_ids[free], -relevance[free]))]
-    by_unc = free[np.lexsort((object_ids[free], -relevance[free], -uncertainty[free]))]
+    ids = features.object_ids
+    u = prior_relevance(features.prior)
+    z = design if design is not None else design_matrix(features, n_components)
+    length = float(np.sqrt(z.shape[1]) / 2)
+    kernel = _kernel(length)
+    free = ~np.asarray(labelled, bool)
+    known = list(np.flatnonzero(~free))
     out: list[tuple[int, str]] = []
-    taken: set[int] = set()
-    streams = [iter(by_rel.tolist()), iter(by_unc.tolist())]
-    whys = ("relevant", "uncertain")
-    turn = 0
-    exhausted = [False, False]
-    while len(out) < n and not all(exhausted):
-        k = turn % 2
-        turn += 1
-        if exhausted[k]:
-            continue
-        for i in streams[k]:
-            if i not in taken:
-                taken.add(i)
-                out.append((int(object_ids[i]), whys[k]))
-                break
+    tie = np.argsort(np.argsort(ids)) / max(len(ids), 1) * 1e-12  # smaller object_id first
+    while len(out) < min(n, int(free.sum())):
+        if known:
+            c = z[known]
+            k_cc = kernel(c) + GP_NOISE_VARIANCE * np.eye(len(known))
+            k_xc = kernel(z, c)
+            var = GP_SIGNAL_VARIANCE - np.einsum("ij,ij->i", k_xc @ np.linalg.inv(k_cc), k_xc)
+            sigma = np.sqrt(np.clip(var, 0.0, None))
         else:
-            exhausted[k] = True
+            sigma = np.full(len(ids), PRIOR_UNCERTAINTY)
+        explore = beta * u * sigma
+        gain = np.where(free, relevance + explore - tie, -np.inf)
+        i = int(np.argmax(gain))
+        out.append((int(ids[i]), "relevant" if relevance[i] >= explore[i] else "uncertain"))
+        free[i] = False
+        known.append(i)
     return out
 
 
@@ -476,7 +544,7 @@ def queue(url: str, run_id: int, n: int = 20, *, ranking_id: int | None = None) 
     (``object_label``) are left out too.
 
     Returns:
-        dicts with object_id (int), why, rank, relevance, uncertainty, s_disc_sigma.
+        dicts with object_id (int), why, rank, relevance, uncertainty, s_disc_sigma, s_anom_sigma, ranking_id.
 
     Raises:
         LookupError: no such run, or the run has no ranking yet (run ``hscanom rank`` first).
@@ -493,19 +561,22 @@ def queue(url: str, run_id: int, n: int = 20, *, ranking_id: int | None = None) 
             raise LookupError(f"ranking {ranking_id} is not a ranking of run {run_id}")
         rows = conn.execute(
             "SELECT s.object_id, s.relevance, s.uncertainty, s.rank, s.labelled OR EXISTS (SELECT 1 FROM object_label l WHERE l.object_id = s.object_id), "
-            "n.s_disc_sigma FROM ranking_score s LEFT JOIN anomaly_score_normalized n ON n.run_id = %s AND n.object_id = s.object_id "
+            "n.s_disc_sigma, n.s_anom_sigma FROM ranking_score s LEFT JOIN anomaly_score_normalized n ON n.run_id = %s AND n.object_id = s.object_id "
             "WHERE s.ranking_id = %s ORDER BY s.object_id",
             (run_id, ranking_id),
         ).fetchall()
+        prior = conn.execute("SELECT params ->> 'prior_score' FROM ranking WHERE id = %s", (ranking_id,)).fetchone()[0]
+        feats = load_features(conn, run_id, prior_score=prior)
     ids = np.array([r[0] for r in rows], np.int64)
+    if not np.array_equal(ids, feats.object_ids):
+        raise RankError(f"ranking {ranking_id} does not cover the objects scored in run {run_id}")
     rel = np.array([r[1] for r in rows], np.float64)
-    unc = np.array([r[2] for r in rows], np.float64)
     lab = np.array([r[4] for r in rows], bool)
     by_id = {r[0]: r for r in rows}
     out = []
-    for oid, why in queue_from(ids, rel, unc, lab, n):
+    for oid, why in queue_from(feats, rel, lab, n):
         r = by_id[oid]
-        out.append({"object_id": oid, "why": why, "rank": r[3], "relevance": r[1], "uncertainty": r[2], "s_disc_sigma": r[5], "ranking_id": ranking_id})
+        out.append({"object_id": oid, "why": why, "rank": r[3], "relevance": r[1], "uncertainty": r[2], "s_disc_sigma": r[5], "s_anom_sigma": r[6], "ranking_id": ranking_id})
     return out
 
 

@@ -189,4 +189,4 @@ def test_review_mode_labels_the_queue_and_reranks(served, browser):
     with psycopg.connect(url) as conn:
         newest = conn.execute("SELECT n_labels, n_interesting, model FROM ranking ORDER BY id DESC LIMIT 1").fetchone()
         rel = dict(conn.execute("SELECT object_id, relevance FROM ranking_score WHERE ranking_id = (SELECT max(id) FROM ranking)").fetchall())
-    assert newest == (2, 1, "random_forest") and rel[int(first)] == 1.0 and rel[int(second)] == 0.0
+    assert newest == (2, 1, "gaussian_process") and rel[int(first)] == 1.0 and rel[int(second)] == 0.0

@@ -54,11 +54,11 @@ def test_zero_labels_rank_is_the_unsupervised_order(scored_db):
     run = state.run_id
     out = CliRunner().invoke(app, ["rank", "--run", str(run)])
     assert out.exit_code == 0, out.output
-    assert "from 0 labels" in _text(out) and "model prior" in _text(out) and "unsupervised s_disc order" in _text(out)
+    assert "from 0 labels" in _text(out) and "model prior" in _text(out) and "unsupervised s_anom order" in _text(out)
     with psycopg.connect(url) as conn:
         ranking_id, n_labels, model = conn.execute("SELECT id, n_labels, model FROM ranking WHERE run_id = %s", (run,)).fetchone()
         expected = [r[0] for r in conn.execute(
-            "SELECT object_id FROM anomaly_score WHERE run_id = %s ORDER BY s_disc DESC, object_id", (run,))]
+            "SELECT object_id FROM anomaly_score WHERE run_id = %s ORDER BY s_anom DESC, object_id", (run,))]
     rows = _ranking(url, ranking_id)
     assert (n_labels, model) == (0, "prior")
     assert [r[0] for r in rows] == expected
@@ -82,11 +82,14 @@ def test_same_labels_and_seed_give_the_same_ranking(scored_db, tmp_path):
     second = rk.rank(url, run, labels=path, seed=7, reuse=False)
     other_seed = rk.rank(url, run, labels=path, seed=8, reuse=False)
     assert first.ranking_id != second.ranking_id
-    assert (first.model, first.n_labels, first.n_interesting) == ("random_forest", 6, 3)
+    assert (first.model, first.n_labels, first.n_interesting) == ("gaussian_process", 6, 3)
     assert first.label_digest == second.label_digest == other_seed.label_digest
     a, b, c = _ranking(url, first.ranking_id), _ranking(url, second.ranking_id), _ranking(url, other_seed.ranking_id)
     assert a == b
-    assert [r[1] for r in a] != [r[1] for r in c]  # the seed matters
+    assert a == c  # the fit is deterministic; the seed is only recorded
+    with psycopg.connect(url) as conn:
+        seeds = [conn.execute("SELECT params ->> 'seed' FROM ranking WHERE id = %s", (r.ranking_id,)).fetchone()[0] for r in (first, other_seed)]
+    assert seeds == ["7", "8"]
     # labelled objects: relevance = label, uncertainty 0; the interesting ones come first
     top = {r[0]: r for r in a[:3]}
     assert set(top) == {o for o, k in labels.items() if k in orc.INTERESTING}
@@ -122,7 +125,8 @@ def test_explorer_label_changes_the_next_ranking_and_queue_skips_labelled(scored
     assert first.status_code == 201, first.text
     before = _ranking(url, first.json()["ranking_id"])
     queue = client.get(f"/api/runs/{run}/queue?n=4").json()["queue"]
-    assert [q["object_id"] for q in queue] == [str(r[0]) for r in before[:4]]  # no model yet: the top of the ranking
+    assert queue[0]["object_id"] == str(before[0][0])  # no model yet: the batch opens with the top of the ranking
+    assert len({q["object_id"] for q in queue}) == 4
     labels = _some_labels(url, run, cfg, n_each=2)
     vocabulary = {"merger_tidal": "merger", "blue_clumpy": "star_forming_clump"}
     for oid, cls in labels.items():
@@ -132,13 +136,13 @@ def test_explorer_label_changes_the_next_ranking_and_queue_skips_labelled(scored
     second = client.post(f"/api/runs/{run}/rank", json={})
     assert second.status_code == 201
     body = second.json()
-    assert body["n_labels"] == 4 and body["model"] == "random_forest" and body["ranking_id"] != first.json()["ranking_id"]
+    assert body["n_labels"] == 4 and body["model"] == "gaussian_process" and body["ranking_id"] != first.json()["ranking_id"]
     after = _ranking(url, body["ranking_id"])
     assert [r[0] for r in after] != [r[0] for r in before]
     assert {r[0] for r in after if r[4]} == set(labels)
     queued = client.get(f"/api/runs/{run}/queue?n=6").json()["queue"]
     assert len(queued) == 6 and not {int(q["object_id"]) for q in queued} & set(labels)
-    assert {q["why"] for q in queued} == {"relevant", "uncertain"}
+    assert {q["why"] for q in queued} <= {"relevant", "uncertain"} and all(q["s_anom_sigma"] is not None for q in queued)
     # the scatter can be coloured by the newest ranking's relevance
     pts = client.get(f"/api/runs/{run}/points?color=relevance&space=scores").json()
     rel = dict(zip(pts["object_id"], pts["color"]))
@@ -176,7 +180,8 @@ def test_oracle_rounds_are_stored_and_never_read_unlabelled_truth(scored_db, tmp
     assert len(asked) == len(set(asked)) == 10
     table = result.rounds
     assert list(table["round"]) == [0, 1, 2] and list(table["n_labels"]) == [0, 5, 10]
-    assert table.loc[0, "roc_auc"] == pytest.approx(result.baseline["roc_auc"])  # round 0 is the s_disc ranking
+    assert table.loc[0, "roc_auc"] == pytest.approx(result.baselines["s_anom"]["roc_auc"])  # round 0 is the s_anom ranking
+    assert result.baseline == {"score": "s_disc", **result.baselines["s_disc"]}  # measured beside it
     assert table.loc[2, "roc_auc"] > table.loc[0, "roc_auc"]
 
     poisoned = tmp_path / "poisoned.csv"
@@ -186,7 +191,7 @@ def test_oracle_rounds_are_stored_and_never_read_unlabelled_truth(scored_db, tmp
     out = CliRunner().invoke(app, ["evaluate", "--run", str(run), "--oracle", str(poisoned), "--truth", str(truth_file),
                                    "--rounds", "2", "--per-round", "5"])
     assert out.exit_code == 0, out.output
-    assert "round 2" in _text(out) and "s_disc (unsupervised)" in _text(out)
+    assert "round 2" in _text(out) and "s_disc alone (unsupervised)" in _text(out)
     with psycopg.connect(url) as conn:
         evaluations = conn.execute("SELECT id, params FROM evaluation WHERE run_id = %s ORDER BY id", (run,)).fetchall()
         metrics = conn.execute(
@@ -196,7 +201,7 @@ def test_oracle_rounds_are_stored_and_never_read_unlabelled_truth(scored_db, tmp
     first, second = (e[1]["per_round_figures"] for e in evaluations)
     strip = lambda rows: [{k: v for k, v in r.items() if k != "ranking_id"} for r in rows]  # noqa: E731
     assert strip(first) == strip(second)  # the poison was never read
-    assert [m[0] for m in metrics] == ["relevance_round0", "relevance_round1", "relevance_round2", "s_disc"]
+    assert [m[0] for m in metrics] == ["relevance_round0", "relevance_round1", "relevance_round2", "s_anom", "s_disc"]
     assert {m[1] for m in metrics} == {"interesting"}
 
 
@@ -275,3 +280,40 @@ def test_release_and_report_carry_the_newest_ranking(scored_db, tmp_path):
     page = index.read_text()
     assert (tmp_path / "report" / "ranking_rounds.png").is_file() and "ranking_rounds.png" in page
     assert f"Evaluation {result.evaluation_id}" in page
+
+
+def _toy_features() -> rk.Features:
+    """60 objects in three groups of the design space: 40 normal (low score), 10 'artefacts'
+    (highest scores, all alike) and 10 'interesting' (high scores, unlike the artefacts)."""
+    rng = np.random.default_rng(3)
+    names = [*rk.SCORE_FEATURES, *rk.METADATA_FEATURES]
+    x = rng.normal(0.0, 0.05, (60, len(names)))
+    x[40:60] *= 0.1      # each anomalous group is tight...
+    x[40:50, 3] += 6.0   # ...artefacts far out in g-r
+    x[50:60, 4] += 6.0   # ...interesting ones far out in r-i
+    prior = np.concatenate([rng.uniform(0, 1, 40), rng.uniform(5, 6, 10), rng.uniform(3, 4, 10)])
+    return rk.Features(np.arange(1, 61, dtype=np.int64) * 1000, x, names, prior, "s_anom", 1.0)
+
+
+def test_gaussian_process_lifts_the_like_of_a_labelled_interesting_object_and_drops_the_like_of_an_artefact():
+    f = _toy_features()
+    labels = {f.object_ids[i]: i >= 50 for i in (40, 41, 42, 50, 51, 52)}  # three of each group
+    fit = rk.fit_relevance(f, labels)
+    assert fit.model == "gaussian_process" and fit.params["n_labels"] == 6
+    artefacts, interesting = fit.relevance[43:50], fit.relevance[53:60]
+    assert (f.prior[40:50].min() > f.prior[50:60].max()) and interesting.min() > artefacts.max()  # the labels reversed the order
+    assert interesting.min() > fit.relevance[:40].max()   # and lifted the interesting group above every normal one
+    assert fit.uncertainty[53:60].max() < 0.3 < 0.45 < fit.uncertainty[:40].min()  # the GP is sure near its labels only
+    assert (fit.relevance[41], fit.relevance[51], fit.uncertainty[51]) == (0.0, 1.0, 0.0)
+    zero = rk.fit_relevance(f, {})
+    assert zero.model == "prior" and list(zero.rank) == list(rk.order(rk.prior_relevance(f.prior), f.object_ids))
+
+
+def test_queue_batch_does_not_spend_its_labels_on_copies_of_one_kind():
+    f = _toy_features()
+    picks = rk.queue_from(f, rk.prior_relevance(f.prior), np.zeros(60, bool), 4)
+    idx = [int(np.flatnonzero(f.object_ids == oid)[0]) for oid, _ in picks]
+    assert idx[0] == int(np.argmax(f.prior))             # the batch opens with the top of the ranking
+    assert any(50 <= i < 60 for i in idx[:3])             # ...and reaches the second group within three picks
+    # by the unsupervised order alone, the first 10 would all be the artefact group
+    assert set(np.argsort(-f.prior)[:10]) == set(range(40, 50))

@@ -114,8 +114,9 @@ def _oracle(run: int, oracle: str, truth: str | None, rounds: int, per_round: in
     for name in ("ranking", "labels", "AUC", "AP", "P@1%", "R@1%", "P@N", "artefacts@N"):
         table.add_column(name, justify="right", no_wrap=True)
     b = result.baseline
-    table.add_row(f"{b['score']} (unsupervised)", "0", _fmt(b["roc_auc"]), _fmt(b["average_precision"]), _fmt(b["precision_top1pct"]),
-                  _fmt(b["recall_top1pct"]), _fmt(b["precision_topN"]), str(b["artefacts_topN"]))
+    for name, m in sorted(result.baselines.items()):
+        table.add_row(f"{name} alone (unsupervised)", "0", _fmt(m["roc_auc"]), _fmt(m["average_precision"]), _fmt(m["precision_top1pct"]),
+                      _fmt(m["recall_top1pct"]), _fmt(m["precision_topN"]), str(m["artefacts_topN"]))
     for r in result.rounds.itertuples(index=False):
         table.add_row(f"round {r.round} (ranking {r.ranking_id}, {r.model})", f"{r.n_labels} ({r.n_interesting_labels} int.)", _fmt(r.roc_auc),
                       _fmt(r.average_precision), _fmt(r.precision_top1pct), _fmt(r.recall_top1pct), _fmt(r.precision_topN), str(r.artefacts_topN))

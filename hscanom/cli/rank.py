@@ -35,15 +35,16 @@ def rank(
     run: int = typer.Option(None, "--run", help="Id of the (complete) score run to rank."),
     labels: str = typer.Option("labels", "--labels", help="'labels' (object_label, the newest label of each object) or a CSV with object_id and label (or anomaly_class)."),
     interesting: str = typer.Option(None, "--interesting", help="Comma-separated label classes that count as interesting (default: merger, tidal_feature, merger_tidal, star_forming_clump, blue_clumpy, blue_core, red_extended)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the random forest (same labels + seed = same ranking)."),
-    prior: str = typer.Option(None, "--prior", help="Unsupervised score the ranking starts from: s_disc (default), s_anom (default for DCAE runs) or s_gen."),
+    seed: int = typer.Option(0, "--seed", help="Seed recorded with the ranking (the fit is deterministic: same labels = same ranking)."),
+    prior: str = typer.Option(None, "--prior", help="Unsupervised score the ranking starts from: s_anom (default), s_disc or s_gen."),
 ) -> None:
     """Fit relevance on the labelled objects and write a new, immutable ranking of every scored object.
 
-    relevance = w * p + (1 - w) * u: u = percentile rank of the unsupervised score, p = a
-    seeded random forest's probability of "interesting" (fitted when there are labels of
-    both kinds), w = n / (n + 10) for n labels. With no labels the ranking is the
-    unsupervised order. Stored in the ranking and ranking_score tables (docs/ranking.md).
+    relevance = w * mu + (1 - w) * u: u = percentile rank of the unsupervised score, mu = a
+    Gaussian process regression of the labels (1 interesting, 0 not) on scores, metadata and
+    embeddings (0.5 far from every label), w = n / (n + 10) for n labels. With no labels the
+    ranking is the unsupervised order. Stored in the ranking and ranking_score tables
+    (docs/ranking.md).
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -70,8 +71,8 @@ def queue(
     n: int = typer.Option(20, "-n", help="Objects to list."),
     ranking: int = typer.Option(None, "--ranking", help="Ranking id (default: the run's newest)."),
 ) -> None:
-    """List the objects whose labels would help most: the most relevant unlabelled objects,
-    alternating with the ones the model is least sure of (docs/ranking.md)."""
+    """List the objects whose labels would help most: a batch that mixes the most relevant
+    unlabelled objects with anomalous ones unlike anything labelled (GP-BUCB, docs/ranking.md)."""
     with reported_errors(*_ERRORS):
         from hscanom.ml.rank import queue as next_objects
 
@@ -80,10 +81,10 @@ def queue(
         console.print("nothing left to label")
         return
     table = Table(title=f"label next (run {run}, ranking {rows[0]['ranking_id']})", box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False)
-    for name in ("#", "object_id", "why", "rank", "relevance", "uncertainty", "s_disc"):
+    for name in ("#", "object_id", "why", "rank", "relevance", "uncertainty", "s_anom [σ]"):
         table.add_column(name, justify="right" if name != "why" else "left", no_wrap=True)
     for i, r in enumerate(rows, 1):
-        s = r["s_disc_sigma"]
+        s = r["s_anom_sigma"]
         table.add_row(str(i), str(r["object_id"]), r["why"], str(r["rank"]), f"{r['relevance']:.3f}", f"{r['uncertainty']:.3f}",
                       "-" if s is None else f"{s:.2f}")
     console.print(table)
