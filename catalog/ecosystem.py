@@ -18,6 +18,8 @@ Every writer here is deterministic: the same table gives the same bytes (the HAT
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import shutil
 import warnings
 from collections.abc import Mapping
@@ -123,7 +125,7 @@ def write_hats(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Client(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as client:
+            with _quiet_dask(), Client(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as client:
                 pipeline_with_client(args, client)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -132,6 +134,22 @@ def write_hats(
     if properties and "hats_creation_date" in properties:
         _set_property(catalog, "hats_creation_date", properties["hats_creation_date"])
     return catalog
+
+
+@contextlib.contextmanager
+def _quiet_dask():
+    """Keep the in-process Dask cluster's INFO chatter (scheduler start, workers, clients) out of
+    the user's terminal; its warnings and errors still show."""
+    loggers = [logging.getLogger(name) for name in ("distributed", "distributed.scheduler", "distributed.worker", "distributed.core",
+                                                      "distributed.nanny", "distributed.http.proxy")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def _set_property(catalog: Path, key: str, value: str) -> None:
