@@ -38,7 +38,7 @@ The work is split by task (this module keeps the public names):
 * :mod:`~hscanom.catalog.release.columns`: the extended catalog's columns;
 * :mod:`~hscanom.catalog.release.plan`: what a cut will write, read and checked first;
 * :mod:`~hscanom.catalog.release.writers`: the five kinds of data files;
-* :mod:`~hscanom.catalog.release.readme`: ``README.md``;
+* :mod:`~hscanom.catalog.release.readme`: ``README.md`` (template ``catalog/templates/``);
 * :mod:`~hscanom.catalog.release.manifest`: ``manifest.json`` and ``SHA256SUMS``;
 * :mod:`~hscanom.catalog.release.registry`: the ``release`` table (list, show);
 * :mod:`~hscanom.catalog.release.cutting`: :func:`cut`, the order of all of the above;
