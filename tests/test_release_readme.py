@@ -1,8 +1,10 @@
-"""The release README, rendered from ``catalog/templates/release_README.md.jinja2``.
+"""The release README, rendered from ``catalog/templates/release_README.md.jinja2``, and the
+column descriptions it (and every extended-catalog file) takes from the database.
 
 The expected texts below are what the README said before it became a template (its prose
-was a list of Python strings in hscanom.catalog.release): the template must give the same
-bytes, and it must travel with the package (package data of hscanom.catalog).
+was a list of Python strings in hscanom.catalog.release, and the ``object_metadata`` column
+descriptions a tuple there): the template and the column comments must give the same bytes,
+and the template must travel with the package (package data of hscanom.catalog).
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hscanom.catalog.release.columns import EXTENDED_COLUMNS, RANKING_COLUMNS
+from hscanom import db
+from hscanom.catalog.release import ReleaseError
+from hscanom.catalog.release.columns import EXTENDED_COLUMNS, METADATA_COLUMNS, RANKING_COLUMNS, describe_columns
 from hscanom.catalog.release.plan import Plan
 from hscanom.catalog.release.readme import TEMPLATE, render_readme
+from hscanom.schema.columns import HSC_COLUMNS, ColumnSpec
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -91,7 +96,25 @@ for TOPCAT and Aladin; `astropy.table.Table.read(path)` reads it with object_id 
 """
 
 
-def _plan(ranking=None, mask_version="hsc-pdr2") -> Plan:
+METADATA_ROWS = """\
+| `s_anom_sigma` | float64 | sigma | s_anom normalised (= combined_score_normalized) |
+| `i_cmodel_mag` | float64 | mag | i-band CModel magnitude |
+| `r_eff_arcsec` | float64 | arcsec | Determinant radius (I11 I22 - I12^2)^(1/4) of the i-band exponential CModel moments |
+| `e1` | float64 |  | Ellipticity component (I11 - I22) / (I11 + I22) |
+| `e2` | float64 |  | Ellipticity component 2 I12 / (I11 + I22) |
+| `ellipticity` | float64 |  | Distortion sqrt(e1^2 + e2^2) = (a^2 - b^2) / (a^2 + b^2) |
+| `axis_ratio` | float64 |  | Minor over major axis b / a |
+| `position_angle_deg` | float64 | deg | Major-axis angle 1/2 atan2(2 I12, I11 - I22), from the first moment axis |
+| `i_blendedness_abs_flux` | float64 |  | i-band blendedness (absolute flux) |
+| `blended` | bool |  | i_blendedness_abs_flux >= 10^-0.375 (Mandelbaum et al. 2018) |
+| `g_r` | float64 | mag | g - r CModel colour |
+| `r_i` | float64 | mag | r - i CModel colour |
+| `log_aperture_cmodel_ratio` | float64 |  | log10(i_convolvedflux_3_20_flux / i_cmodel_flux) |
+| `in_bright_star_mask` | float64 |  | Inside a bright-star mask region of the release's mask version (NULL without masks) |
+"""
+
+
+def _plan(ranking=None, mask_version="hsc-pdr2", extended=EXTENDED_COLUMNS) -> Plan:
     n = 1234
     catalog = {s.name: np.zeros(n) for s in EXTENDED_COLUMNS + RANKING_COLUMNS}
     catalog.update(idx=np.arange(n, dtype=np.int64), object_id=np.arange(n, dtype=np.int64) + 2**60,
@@ -99,7 +122,7 @@ def _plan(ranking=None, mask_version="hsc-pdr2") -> Plan:
                    gmm_label=np.ma.MaskedArray(np.zeros(n, np.int32), mask=np.ones(n, bool)))
     run = {"id": 3, "method": "wgan", "params": {"lambda_anom": 0.3}}
     return Plan("v1", run, {"name": "paper"}, {}, mask_version, (64, 48, 3), catalog, {}, np.arange(17),
-                {"residual": np.zeros((17, 32), np.float32)}, ranking)
+                {"residual": np.zeros((17, 32), np.float32)}, ranking, extended)
 
 
 def test_readme_sections_are_the_published_text():
@@ -137,3 +160,49 @@ def test_readme_needs_both_hdf5_names(h5_names):
     with pytest.raises(jinja2.UndefinedError):
         render_readme(_plan(), h5_names)
 
+
+def _comments(url: str, relation: str) -> dict[str, str | None]:
+    with db.connect(url) as conn:
+        return dict(conn.execute(
+            "SELECT attname::text, col_description(attrelid, attnum) FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped", (relation,)).fetchall())
+
+
+def test_metadata_columns_are_described_by_the_database_as_published(db_url):
+    with db.connect(db_url) as conn:
+        described = describe_columns(conn)
+    assert [s.name for s in described] == [s.name for s in EXTENDED_COLUMNS]
+    by_name = {s.name: s for s in described}
+    assert by_name["r_eff_arcsec"] == ColumnSpec(
+        "r_eff_arcsec", "Determinant radius (I11 I22 - I12^2)^(1/4) of the i-band exponential CModel moments", "arcsec")
+    assert all(by_name[n].description for n in METADATA_COLUMNS)
+    assert all(not s.description for s in EXTENDED_COLUMNS if s.name in METADATA_COLUMNS)  # said once: in the database
+    assert METADATA_ROWS in render_readme(_plan(extended=described), ["a.h5", "b.h5"])
+
+
+def test_a_database_without_the_comments_is_refused_by_name(db_url):
+    with db.connect(db_url) as conn:
+        conn.execute("COMMENT ON COLUMN object_metadata.e1 IS NULL")
+    with db.connect(db_url) as conn, pytest.raises(ReleaseError, match=r"object_metadata\.e1 has no column comment.*db upgrade"):
+        describe_columns(conn)
+
+
+def test_migration_0010_adds_the_comments_and_its_downgrade_restores_0002s(db_url):
+    assert _comments(db_url, "object_metadata")["ellipticity"] == "Distortion sqrt(e1^2 + e2^2) = (a^2 - b^2) / (a^2 + b^2)"
+    db.downgrade(db_url, "0009")
+    before = _comments(db_url, "object_metadata")
+    assert before["ellipticity"] == "Distortion sqrt(e1^2 + e2^2) = (a^2 - b^2)/(a^2 + b^2)"
+    assert before["e1"] is None and before["i_cmodel_mag"] is None and before["r_eff_arcsec"]
+    db.upgrade(db_url)
+    assert all(_comments(db_url, "object_metadata")[n] for n in METADATA_COLUMNS)
+
+
+def test_column_comments_read_back_as_the_specs_that_wrote_them(db_url):
+    """hsc_object's comments are written from HSC_COLUMNS as ``description [unit]``;
+    ColumnSpec.from_comment gives each column's description and unit back."""
+    comments = _comments(db_url, "hsc_object")
+    for column in HSC_COLUMNS:
+        assert comments[column.name] == column.comment
+        back = ColumnSpec.from_comment(column.name, comments[column.name])
+        assert (back.description, back.unit) == (column.description, column.unit), column.name
+    assert ColumnSpec.from_comment("relevance", "Relevance in [0, 1]") == ColumnSpec("relevance", "Relevance in [0, 1]")

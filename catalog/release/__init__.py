@@ -35,7 +35,8 @@ except ``manifest.json`` (its time and version).
 The work is split by task (this module keeps the public names):
 
 * :mod:`~hscanom.catalog.release.layout`: the files' names, :class:`ReleaseError`;
-* :mod:`~hscanom.catalog.release.columns`: the extended catalog's columns;
+* :mod:`~hscanom.catalog.release.columns`: the extended catalog's columns (described by the
+  database's column comments where they are ``object_metadata``'s);
 * :mod:`~hscanom.catalog.release.plan`: what a cut will write, read and checked first;
 * :mod:`~hscanom.catalog.release.writers`: the five kinds of data files;
 * :mod:`~hscanom.catalog.release.readme`: ``README.md`` (template ``catalog/templates/``);
@@ -47,7 +48,7 @@ The work is split by task (this module keeps the public names):
 
 from __future__ import annotations
 
-from hscanom.catalog.release.columns import EXTENDED_COLUMNS, RANKING_COLUMNS
+from hscanom.catalog.release.columns import EXTENDED_COLUMNS, METADATA_COLUMNS, RANKING_COLUMNS, describe_columns
 from hscanom.catalog.release.cutting import cut, default_out
 from hscanom.catalog.release.layout import (
     DISC3_HATS, DISC3_PICKLE, DISC3_VOTABLE, EXTENDED, EXTENDED_HATS, FOOTPRINT_MOC, FULL_PICKLE, MANIFEST, MANIFEST_FORMAT,
@@ -59,7 +60,7 @@ from hscanom.catalog.release.verification import Verification, verify, verify_re
 
 __all__ = [
     "DISC3_HATS", "DISC3_PICKLE", "DISC3_VOTABLE", "EXTENDED", "EXTENDED_COLUMNS", "EXTENDED_HATS", "FOOTPRINT_MOC",
-    "FULL_PICKLE", "MANIFEST", "MANIFEST_FORMAT", "MANIFEST_FORMAT_VERSION", "RANKING_COLUMNS", "README", "REALS_NPY",
-    "RESIDUALS_NPY", "SHA256SUMS", "ReleaseError", "ReleaseInfo", "Verification", "cut", "default_out", "list_releases",
+    "FULL_PICKLE", "MANIFEST", "MANIFEST_FORMAT", "MANIFEST_FORMAT_VERSION", "METADATA_COLUMNS", "RANKING_COLUMNS", "README", "REALS_NPY",
+    "RESIDUALS_NPY", "SHA256SUMS", "ReleaseError", "ReleaseInfo", "Verification", "cut", "default_out", "describe_columns", "list_releases",
     "sha256sums", "show", "verify", "verify_release",
 ]

@@ -1,12 +1,30 @@
-"""The columns of the extended catalog (Parquet, FITS, HATS, VOTable): names, units, descriptions."""
+"""The columns of the extended catalog (Parquet, FITS, HATS, VOTable): names, units, descriptions.
+
+The columns that are ``object_metadata``'s own (:data:`METADATA_COLUMNS`) are described once,
+by the view's PostgreSQL column comments (migrations 0002 and 0010, ``description [unit]``);
+:func:`describe_columns` reads them when a cut is planned. The other descriptions are the
+release's own: they say what the release computed (its mask version, sample ``idx``), name
+the published columns (``= discriminator_score_normalized``) or the newest CAE, so they differ
+from the comments of the tables the values come from.
+"""
 
 from __future__ import annotations
 
-from hscanom.catalog.formats import ColumnSpec
+import psycopg
 
-__all__ = ["EXTENDED_COLUMNS", "RANKING_COLUMNS", "extended_columns"]
+from hscanom.catalog.release.layout import ReleaseError
+from hscanom.schema.columns import ColumnSpec
 
-#: Columns of the extended catalog (Parquet and FITS), in order.
+__all__ = ["EXTENDED_COLUMNS", "METADATA_COLUMNS", "RANKING_COLUMNS", "describe_columns"]
+
+#: Extended-catalog columns taken from the ``object_metadata`` view, described by its comments.
+METADATA_COLUMNS: tuple[str, ...] = (
+    "i_cmodel_mag", "r_eff_arcsec", "e1", "e2", "ellipticity", "axis_ratio", "position_angle_deg",
+    "i_blendedness_abs_flux", "blended", "g_r", "r_i", "log_aperture_cmodel_ratio",
+)
+
+#: Columns of the extended catalog (Parquet and FITS), in order; those of
+#: :data:`METADATA_COLUMNS` without description and unit, which :func:`describe_columns` adds.
 EXTENDED_COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("idx", "Index of the object in the scored sample (sample_member.idx, 0-based)"),
     ColumnSpec("object_id", "HSC PDR2 object id (int64)"),
@@ -18,18 +36,7 @@ EXTENDED_COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("s_gen_sigma", "s_gen normalised: (s - mean) / std over the run", "sigma"),
     ColumnSpec("s_disc_sigma", "s_disc normalised (= discriminator_score_normalized)", "sigma"),
     ColumnSpec("s_anom_sigma", "s_anom normalised (= combined_score_normalized)", "sigma"),
-    ColumnSpec("i_cmodel_mag", "i-band CModel magnitude", "mag"),
-    ColumnSpec("r_eff_arcsec", "Determinant radius (I11 I22 - I12^2)^(1/4) of the i-band exponential CModel moments", "arcsec"),
-    ColumnSpec("e1", "Ellipticity component (I11 - I22) / (I11 + I22)"),
-    ColumnSpec("e2", "Ellipticity component 2 I12 / (I11 + I22)"),
-    ColumnSpec("ellipticity", "Distortion sqrt(e1^2 + e2^2) = (a^2 - b^2) / (a^2 + b^2)"),
-    ColumnSpec("axis_ratio", "Minor over major axis b / a"),
-    ColumnSpec("position_angle_deg", "Major-axis angle 1/2 atan2(2 I12, I11 - I22), from the first moment axis", "deg"),
-    ColumnSpec("i_blendedness_abs_flux", "i-band blendedness (absolute flux)"),
-    ColumnSpec("blended", "i_blendedness_abs_flux >= 10^-0.375 (Mandelbaum et al. 2018)"),
-    ColumnSpec("g_r", "g - r CModel colour", "mag"),
-    ColumnSpec("r_i", "r - i CModel colour", "mag"),
-    ColumnSpec("log_aperture_cmodel_ratio", "log10(i_convolvedflux_3_20_flux / i_cmodel_flux)"),
+    *(ColumnSpec(name) for name in METADATA_COLUMNS),
     ColumnSpec("in_bright_star_mask", "Inside a bright-star mask region of the release's mask version (NULL without masks)"),
     ColumnSpec("gmm_label", "GMM cluster of the residual embedding (newest CAE of the run; NULL if not clustered)"),
     ColumnSpec("gmm_probability", "GMM membership probability"),
@@ -47,7 +54,26 @@ RANKING_COLUMNS: tuple[ColumnSpec, ...] = (
 )
 
 
-def extended_columns(ranked: bool) -> tuple[ColumnSpec, ...]:
-    """The extended catalog's columns in order: :data:`EXTENDED_COLUMNS`, then
-    :data:`RANKING_COLUMNS` when the run has a ranking (``ranked``)."""
-    return EXTENDED_COLUMNS + (RANKING_COLUMNS if ranked else ())
+def describe_columns(conn: psycopg.Connection, columns: tuple[ColumnSpec, ...] = EXTENDED_COLUMNS) -> tuple[ColumnSpec, ...]:
+    """``columns`` with the description and unit of each of :data:`METADATA_COLUMNS` read from
+    its ``object_metadata`` column comment (``col_description``; a final ``[unit]`` is the unit).
+
+    Raises:
+        ReleaseError: such a column has no comment (a database before migration 0010: run
+            ``hscanom db upgrade``).
+    """
+    comments = dict(conn.execute(
+        "SELECT a.attname::text, col_description(a.attrelid, a.attnum) FROM pg_attribute a "
+        "WHERE a.attrelid = 'object_metadata'::regclass AND a.attnum > 0 AND NOT a.attisdropped"
+    ).fetchall())
+    out = []
+    for spec in columns:
+        if spec.name in METADATA_COLUMNS:
+            if not comments.get(spec.name):
+                raise ReleaseError(
+                    f"object_metadata.{spec.name} has no column comment, the description the release publishes: "
+                    "upgrade the database (`hscanom db upgrade`, migration 0010)"
+                )
+            spec = ColumnSpec.from_comment(spec.name, comments[spec.name])
+        out.append(spec)
+    return tuple(out)

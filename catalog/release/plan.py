@@ -17,10 +17,10 @@ import numpy as np
 import psycopg
 
 from hscanom.catalog import formats
-from hscanom.catalog.formats import ColumnSpec
-from hscanom.catalog.release.columns import extended_columns
+from hscanom.catalog.release.columns import EXTENDED_COLUMNS, RANKING_COLUMNS, describe_columns
 from hscanom.catalog.release.layout import REALS_NPY, RESIDUALS_NPY, ReleaseError
 from hscanom.ingest.pack import run_packed_image
+from hscanom.schema.columns import ColumnSpec
 from hscanom.scores import THRESHOLD_SIGMA  # of the high-anomaly files, on discriminator_score_normalized
 
 __all__ = ["FETCH_ROWS", "Plan", "gather"]
@@ -66,11 +66,14 @@ class Plan:
     high: np.ndarray  # row positions of the high-anomaly objects
     latents: dict[str, np.ndarray]  # kind -> (n_high, d) float32
     ranking: dict[str, Any] | None = None  # the run's newest ranking (hscanom rank), when there is one
+    #: EXTENDED_COLUMNS described (:func:`~hscanom.catalog.release.columns.describe_columns`)
+    extended: tuple[ColumnSpec, ...] = EXTENDED_COLUMNS
 
     @property
     def columns(self) -> tuple[ColumnSpec, ...]:
-        """The extended catalog's columns (with the relevance columns when there is a ranking)."""
-        return extended_columns(bool(self.ranking))
+        """The extended catalog's columns: :attr:`extended`, then the relevance columns when
+        there is a ranking (the HATS catalogs and the VOTable have :attr:`extended` only)."""
+        return self.extended + (RANKING_COLUMNS if self.ranking else ())
 
 
 def fetch_columns(conn: psycopg.Connection, sql: str, params: dict) -> dict[str, np.ndarray]:
@@ -217,5 +220,6 @@ def gather(conn: psycopg.Connection, version: str, run_id: int, mask_version: st
         "cae": {kind: _model_record(conn, model_id) for kind, model_id in sorted(embedding_models.items())},
     }
     ranking = _ranking(conn, run_id, catalog["object_id"], catalog)
-    return Plan(version, run, sample, models, mask_version, (size, size, 3), catalog, shard_paths, high, latents, ranking)
+    extended = describe_columns(conn)
+    return Plan(version, run, sample, models, mask_version, (size, size, 3), catalog, shard_paths, high, latents, ranking, extended)
 

@@ -20,7 +20,6 @@ import numpy as np
 
 from hscanom.catalog import ecosystem, formats, published
 from hscanom.catalog.images import ImageReader
-from hscanom.catalog.release.columns import EXTENDED_COLUMNS
 from hscanom.catalog.release.layout import (
     DISC3_HATS, DISC3_PICKLE, DISC3_VOTABLE, EXTENDED, EXTENDED_HATS, FOOTPRINT_MOC, FULL_PICKLE, REALS_NPY, RESIDUALS_NPY,
 )
@@ -67,8 +66,8 @@ def write_extended(plan: Plan, folder: Path) -> None:
 
 def write_ecosystem(plan: Plan, folder: Path, scratch: Path, progress: Progress) -> None:
     """The HATS catalogs (extended; high-anomaly rows when there are any), MOC and VOTable."""
-    table = {spec.name: plan.catalog[spec.name] for spec in EXTENDED_COLUMNS}
-    specs = {spec.name: spec for spec in EXTENDED_COLUMNS}
+    table = {spec.name: plan.catalog[spec.name] for spec in plan.extended}
+    specs = {spec.name: spec for spec in plan.extended}
     high = {k: v[plan.high] for k, v in table.items()}
     ecosystem.write_moc(folder / FOOTPRINT_MOC, _filled(plan.catalog["ra"], np.nan), _filled(plan.catalog["dec"], np.nan))
     ecosystem.write_votable(
