@@ -28,27 +28,18 @@ import json
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hscanom.atomic import atomic_path
+from hscanom.schema.columns import ColumnSpec  # what a column means: name, description, unit
 
 __all__ = ["FORMATS", "ColumnSpec", "columns_from_rows", "format_of", "write_csv", "write_fits", "write_parquet", "write_table"]
 
 #: File suffix -> format name.
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".fits": "fits", ".fit": "fits"}
-
-
-@dataclass(frozen=True)
-class ColumnSpec:
-    """What a column means: ``unit`` (astropy/FITS string or None) and ``description``."""
-
-    name: str
-    description: str = ""
-    unit: str | None = None
 
 
 # -- from database rows -------------------------------------------------------------------

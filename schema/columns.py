@@ -6,12 +6,14 @@ all read it. The column set is the one of the Storey-Fisher et al. query on
 ``pdr2_wide.forced`` / ``forced2`` / ``meas`` (see docs/architecture.md, "Conventions the code cites").
 
 Each entry is a :class:`HscColumn` with the SQL type, the unit (``None`` when dimensionless)
-and a one-line description, which also becomes the PostgreSQL column comment.
+and a one-line description, which also becomes the PostgreSQL column comment. Its base,
+:class:`ColumnSpec`, is the project's one column-description type.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Literal
 
 #: HSC broad bands in wavelength order.
@@ -39,67 +41,100 @@ PIXEL_FLAGS: tuple[str, ...] = (
 Kind = Literal["bigint", "integer", "double", "boolean", "text"]
 
 
+_UNIT_SUFFIX = re.compile(r"(.*\S)\s+\[([^\[\],]+)\]")
+
+
 @dataclass(frozen=True)
-class HscColumn:
-    """One typed catalog column.
+class ColumnSpec:
+    """What a column means, for every reader: its name, a one-line description and the unit.
+
+    The one description type of the project: the HSC input columns (:class:`HscColumn`), the
+    release files' columns (:mod:`hscanom.catalog.formats`) and the named queries' output
+    columns (:class:`hscanom.sql.OutputColumn`) are all column specs. In PostgreSQL the same
+    two live in the column comment, written ``description [unit]`` (:attr:`comment`) and read
+    back by :meth:`from_comment`.
 
     Attributes:
-        name: CAS column name (lower case), also the ``hsc_object`` column name.
-        kind: storage type: ``bigint``, ``integer``, ``double``, ``boolean`` or ``text``.
-        unit: physical unit as an astropy unit string, or ``None``.
-        description: one line for the column comment and the release README.
-        required: the row is rejected when this value is missing.
+        name: column name.
+        description: one line, without the unit.
+        unit: physical unit as an astropy (and, where FITS knows it, FITS) unit string, or
+            ``None`` when dimensionless.
     """
 
     name: str
-    kind: Kind
-    unit: str | None
-    description: str
-    required: bool = False
+    description: str = ""
+    unit: str | None = None
+
+    @property
+    def comment(self) -> str:
+        """The PostgreSQL column comment: ``description [unit]``, or the description alone."""
+        return f"{self.description} [{self.unit}]" if self.unit else self.description
+
+    @classmethod
+    def from_comment(cls, name: str, comment: str) -> ColumnSpec:
+        """The spec a column comment written as :attr:`comment` writes it describes: a final
+        ``[unit]`` (without commas, so that ``in [0, 1]`` stays text) is the unit."""
+        m = _UNIT_SUFFIX.fullmatch(comment)
+        return cls(name, m.group(1), m.group(2).strip()) if m else cls(name, comment)
+
+
+@dataclass(frozen=True)
+class HscColumn(ColumnSpec):
+    """One typed catalog column: a :class:`ColumnSpec` (``name`` is the CAS column name, lower
+    case, also the ``hsc_object`` column name; the description and unit become its comment)
+    with how it is stored.
+
+    Attributes:
+        kind: storage type: ``bigint``, ``integer``, ``double``, ``boolean`` or ``text``.
+        required: the row is rejected when this value is missing.
+    """
+
+    kind: Kind = field(kw_only=True)
+    required: bool = field(default=False, kw_only=True)
 
 
 def _per_band(pattern: str, kind: Kind, unit: str | None, description: str, bands=BANDS) -> list[HscColumn]:
-    return [HscColumn(pattern.format(b=b), kind, unit, description.format(b=b)) for b in bands]
+    return [HscColumn(pattern.format(b=b), description.format(b=b), unit, kind=kind) for b in bands]
 
 
 def _build() -> tuple[HscColumn, ...]:
     cols: list[HscColumn] = [
-        HscColumn("object_id", "bigint", None, "HSC object id (64-bit integer)", required=True),
-        HscColumn("ra", "double", "deg", "Right ascension (ICRS)", required=True),
-        HscColumn("dec", "double", "deg", "Declination (ICRS)", required=True),
-        HscColumn("tract", "integer", None, "Sky-map tract"),
-        HscColumn("patch", "integer", None, "Sky-map patch (100*x + y)"),
-        HscColumn("parent_id", "bigint", None, "Deblender parent object id (0 if none)"),
-        HscColumn("isprimary", "boolean", None, "Primary detection (inner tract/patch, not a deblend parent)"),
-        HscColumn("nchild", "integer", None, "Number of deblended children"),
+        HscColumn("object_id", "HSC object id (64-bit integer)", None, kind="bigint", required=True),
+        HscColumn("ra", "Right ascension (ICRS)", "deg", kind="double", required=True),
+        HscColumn("dec", "Declination (ICRS)", "deg", kind="double", required=True),
+        HscColumn("tract", "Sky-map tract", None, kind="integer"),
+        HscColumn("patch", "Sky-map patch (100*x + y)", None, kind="integer"),
+        HscColumn("parent_id", "Deblender parent object id (0 if none)", None, kind="bigint"),
+        HscColumn("isprimary", "Primary detection (inner tract/patch, not a deblend parent)", None, kind="boolean"),
+        HscColumn("nchild", "Number of deblended children", None, kind="integer"),
     ]
     cols += _per_band("a_{b}", "double", "mag", "Galactic extinction in {b}")
     for b in BANDS:
         cols += [
-            HscColumn(f"{b}_cmodel_mag", "double", "mag", f"CModel AB magnitude in {b}"),
-            HscColumn(f"{b}_cmodel_magsigma", "double", "mag", f"CModel magnitude error in {b}"),
-            HscColumn(f"{b}_cmodel_fracdev", "double", None, f"CModel fraction of flux in the de Vaucouleurs component, {b}"),
-            HscColumn(f"{b}_cmodel_flag", "boolean", None, f"CModel failure flag in {b}"),
-            HscColumn(f"{b}_psfflux_mag", "double", "mag", f"PSF AB magnitude in {b} (forced2)"),
-            HscColumn(f"{b}_psfflux_magsigma", "double", "mag", f"PSF magnitude error in {b} (forced2)"),
-            HscColumn(f"{b}_psfflux_flag", "boolean", None, f"PSF flux failure flag in {b} (forced2)"),
+            HscColumn(f"{b}_cmodel_mag", f"CModel AB magnitude in {b}", "mag", kind="double"),
+            HscColumn(f"{b}_cmodel_magsigma", f"CModel magnitude error in {b}", "mag", kind="double"),
+            HscColumn(f"{b}_cmodel_fracdev", f"CModel fraction of flux in the de Vaucouleurs component, {b}", None, kind="double"),
+            HscColumn(f"{b}_cmodel_flag", f"CModel failure flag in {b}", None, kind="boolean"),
+            HscColumn(f"{b}_psfflux_mag", f"PSF AB magnitude in {b} (forced2)", "mag", kind="double"),
+            HscColumn(f"{b}_psfflux_magsigma", f"PSF magnitude error in {b} (forced2)", "mag", kind="double"),
+            HscColumn(f"{b}_psfflux_flag", f"PSF flux failure flag in {b} (forced2)", None, kind="boolean"),
         ]
         cols += [
-            HscColumn(f"{b}_pixelflags_{f}", "boolean", None, f"Pixel flag '{f}' set in {b}")
+            HscColumn(f"{b}_pixelflags_{f}", f"Pixel flag '{f}' set in {b}", None, kind="boolean")
             for f in PIXEL_FLAGS
         ]
         cols += [
-            HscColumn(f"{b}_blendedness_abs_flux", "double", None, f"Blendedness (absolute flux) in {b} (meas)"),
-            HscColumn(f"{b}_blendedness_flag", "boolean", None, f"Blendedness failure flag in {b} (meas)"),
-            HscColumn(f"{b}_inputcount_value", "integer", None, f"Number of input visits at the centre in {b}"),
-            HscColumn(f"{b}_extendedness_value", "double", None, f"Extendedness (0 point source, 1 extended) in {b}"),
-            HscColumn(f"{b}_extendedness_flag", "boolean", None, f"Extendedness failure flag in {b}"),
-            HscColumn(f"{b}_localbackground_flux", "double", "nJy", f"Local background flux in {b}"),
+            HscColumn(f"{b}_blendedness_abs_flux", f"Blendedness (absolute flux) in {b} (meas)", None, kind="double"),
+            HscColumn(f"{b}_blendedness_flag", f"Blendedness failure flag in {b} (meas)", None, kind="boolean"),
+            HscColumn(f"{b}_inputcount_value", f"Number of input visits at the centre in {b}", None, kind="integer"),
+            HscColumn(f"{b}_extendedness_value", f"Extendedness (0 point source, 1 extended) in {b}", None, kind="double"),
+            HscColumn(f"{b}_extendedness_flag", f"Extendedness failure flag in {b}", None, kind="boolean"),
+            HscColumn(f"{b}_localbackground_flux", f"Local background flux in {b}", "nJy", kind="double"),
         ]
     for b in ("i", "r"):
         for model, label in (("exp_ellipse", "exponential"), ("dev_ellipse", "de Vaucouleurs"), ("ellipse", "combined")):
             cols += [
-                HscColumn(f"{b}_cmodel_{model}_{m}", "double", "arcsec2", f"CModel {label} ellipse second moment I{m} in {b} (meas)")
+                HscColumn(f"{b}_cmodel_{model}_{m}", f"CModel {label} ellipse second moment I{m} in {b} (meas)", "arcsec2", kind="double")
                 for m in ("11", "22", "12")
             ]
     cols += _per_band("{b}_convolvedflux_3_20_flux", "double", "nJy", "Flux in a 2.0 arcsec aperture after PSF convolution to 3 arcsec (kron3_20) in {b}", bands=("r", "i"))

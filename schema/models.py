@@ -37,10 +37,6 @@ _SQL_TYPES = {
 BAND_CHECK = "band IN ('g', 'r', 'i', 'z', 'y')"
 
 
-def _comment(description: str, unit: str | None) -> str:
-    return f"{description} [{unit}]" if unit else description
-
-
 class Base(DeclarativeBase):
     metadata = sa.MetaData(
         naming_convention={
@@ -107,7 +103,7 @@ _hsc_columns = [
         primary_key=c.name == "object_id",
         autoincrement=False,
         nullable=not c.required,
-        comment=_comment(c.description, c.unit),
+        comment=c.comment,
     )
     for c in HSC_COLUMNS
 ]

@@ -34,10 +34,12 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from hscanom.schema.columns import ColumnSpec
 
 __all__ = [
     "NamedQuery",
@@ -140,13 +142,12 @@ class QueryParam:
 
 
 @dataclass(frozen=True)
-class OutputColumn:
-    """A declared output column: name, SQL type, description and unit (or None)."""
+class OutputColumn(ColumnSpec):
+    """A declared output column: a :class:`~hscanom.schema.columns.ColumnSpec` (name,
+    description as the header writes it, ``[unit]`` included, and that unit or None) with its
+    SQL ``type``."""
 
-    name: str
-    type: str
-    description: str
-    unit: str | None = None
+    type: str = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -273,7 +274,7 @@ def parse(text: str, name: str, path: str = "") -> NamedQuery:
     if column_lines and _ITEM.match(column_lines[0]):  # else free text, as in the sample presets
         for n, inside, desc in _items(column_lines, f"{where}: Output columns"):
             m = _UNIT.search(desc)
-            columns.append(OutputColumn(n, inside.strip(), desc, m.group(1) if m else None))
+            columns.append(OutputColumn(n, desc, m.group(1) if m else None, type=inside.strip()))
     query = NamedQuery(name, title, purpose, tuple(params), tuple(columns), body, text, path)
     declared = {p.name for p in params}
     if query.placeholders != declared:

@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import psycopg
 import pyarrow.parquet as pq
 import pytest
 from test_release import ready  # noqa: F401  (fixture)
@@ -102,7 +103,8 @@ def test_hats_metadata_carries_units_descriptions_and_the_run(cut):
     url, state, info = cut
     hats_dir = info.out_dir / "anomaly_catalog_hsc_extended_hats"
     schema = pq.read_schema(hats_dir / "dataset" / "_common_metadata")
-    specs = {s.name: s for s in release.EXTENDED_COLUMNS}
+    with psycopg.connect(url) as conn:  # object_metadata's columns are described by its column comments
+        specs = {s.name: s for s in release.describe_columns(conn)}
     assert schema.field("object_id").type == "int64"
     for name in ("ra", "dec", "r_eff_arcsec", "i_cmodel_mag"):
         meta = schema.field(name).metadata

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hscanom import db, sql
-from hscanom.catalog.formats import ColumnSpec, format_of, write_table
+from hscanom.catalog.formats import format_of, write_table
 from hscanom.cli._common import UserError, console, plain, reported_errors
 from hscanom.embedded import EmbeddedError
 from hscanom.readonly import DEFAULT_TIMEOUT_S, ReadOnlyQueryError, count_rest
@@ -117,7 +117,7 @@ def run(
             values.update(uploaded)
         if out is not None:
             result = sql.run(q, values, url=db.database_url(), timeout_s=timeout)
-            specs = {c.name: ColumnSpec(c.name, c.description, c.unit) for c in q.columns}
+            specs = {c.name: c for c in q.columns}  # OutputColumn is a ColumnSpec
             shown = {k: (v if not isinstance(v, list) else f"{len(v)} values") for k, v in sql.bind(q, values).items()}
             write_table(out, result.columns, result.type_oids, result.rows, specs, {"query": q.name, "params": json.dumps(shown, default=str)})
             console.print(f"{len(result.rows):,} rows -> {escape(str(out))}", highlight=False)
