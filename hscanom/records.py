@@ -35,6 +35,7 @@ class ScoreRun:
         model_config: the model's configuration (JSON object).
         created_at: when the run was created.
         finished_at: when it completed (``None`` before).
+        code_version: hscanom version that created the run.
     """
 
     id: int
@@ -48,6 +49,12 @@ class ScoreRun:
     model_config: dict[str, Any] = field(default_factory=dict)
     created_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
+    code_version: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``score_run`` row's own columns (what a release manifest records)."""
+        return {"id": self.id, "method": self.method, "model_id": self.model_id, "sample_id": self.sample_id, "params": self.params,
+                "status": self.status, "code_version": self.code_version, "created_at": self.created_at, "finished_at": self.finished_at}
 
 
 def get_run(conn: psycopg.Connection, run_id: int) -> ScoreRun:
@@ -59,16 +66,16 @@ def get_run(conn: psycopg.Connection, run_id: int) -> ScoreRun:
     row = conn.execute(
         """SELECT r.id, r.method, r.status, r.model_id, r.sample_id, r.params,
                   coalesce((r.params ->> 'image_size')::int, (m.config ->> 'image_size')::int),
-                  m.kind, m.config, r.created_at, r.finished_at
+                  m.kind, m.config, r.created_at, r.finished_at, r.code_version
              FROM score_run r JOIN model m ON m.id = r.model_id
             WHERE r.id = %s""",
         (int(run_id),),
     ).fetchone()
     if row is None:
         raise LookupError(f"no score run with id {run_id}")
-    rid, method, status, model_id, sample_id, params, size, kind, config, created, finished = row
+    rid, method, status, model_id, sample_id, params, size, kind, config, created, finished, code_version = row
     return ScoreRun(
         id=int(rid), method=method, status=status, model_id=int(model_id), sample_id=int(sample_id),
         params=params or {}, image_size=None if size is None else int(size), model_kind=kind,
-        model_config=config or {}, created_at=created, finished_at=finished,
+        model_config=config or {}, created_at=created, finished_at=finished, code_version=code_version,
     )

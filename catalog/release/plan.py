@@ -20,6 +20,7 @@ from hscanom.catalog import formats
 from hscanom.catalog.release.columns import EXTENDED_COLUMNS, RANKING_COLUMNS, describe_columns
 from hscanom.catalog.release.layout import REALS_NPY, RESIDUALS_NPY, ReleaseError
 from hscanom.ingest.pack import run_packed_image
+from hscanom.records import ScoreRun, get_run
 from hscanom.schema.columns import ColumnSpec
 from hscanom.scores import THRESHOLD_SIGMA  # of the high-anomaly files, on discriminator_score_normalized
 
@@ -117,17 +118,13 @@ def _ranking(conn: psycopg.Connection, run_id: int, object_ids: np.ndarray, cata
     return record
 
 
-def _run_record(conn: psycopg.Connection, run_id: int) -> dict[str, Any]:
-    row = conn.execute(
-        "SELECT id, method, model_id, sample_id, params, status, code_version, created_at, finished_at FROM score_run WHERE id = %s",
-        (run_id,),
-    ).fetchone()
-    if row is None:
-        raise ReleaseError(f"no score run {run_id}")
-    keys = ("id", "method", "model_id", "sample_id", "params", "status", "code_version", "created_at", "finished_at")
-    run = dict(zip(keys, row))
-    if run["status"] != "complete":
-        raise ReleaseError(f"score run {run_id} is {run['status']}, not complete: finish it (`hscanom score`) before cutting a release")
+def _run_record(conn: psycopg.Connection, run_id: int) -> ScoreRun:
+    try:
+        run = get_run(conn, run_id)
+    except LookupError:
+        raise ReleaseError(f"no score run {run_id}") from None
+    if run.status != "complete":
+        raise ReleaseError(f"score run {run_id} is {run.status}, not complete: finish it (`hscanom score`) before cutting a release")
     return run
 
 
@@ -186,10 +183,11 @@ def _latents(conn: psycopg.Connection, run_id: int, kind: str, model_id: int, ob
 
 def gather(conn: psycopg.Connection, version: str, run_id: int, mask_version: str | None) -> Plan:
     """Gather and check everything a cut needs; raises ReleaseError before anything is written."""
-    run = _run_record(conn, run_id)
-    size = int(run["params"].get("image_size") or 0)
+    record = _run_record(conn, run_id)
+    run = record.as_dict()
+    size = int(record.image_size or 0)
     if size <= 0:
-        raise ReleaseError(f"score run {run_id} does not record its image size (params.image_size)")
+        raise ReleaseError(f"score run {run_id} does not record its image size (params.image_size, or its model's config.image_size)")
     sample = conn.execute("SELECT id, name, sql, params, n_members, description FROM sample WHERE id = %s", (run["sample_id"],)).fetchone()
     sample = dict(zip(("id", "name", "sql", "params", "n_members", "description"), sample))
     embedding_models = _embedding_models(conn, run_id)
