@@ -32,7 +32,6 @@ def database() -> Iterator[str]:
             db.upgrade(cluster.url())
             yield cluster.url()
         finally:
-            db.engine(cluster.url()).dispose()
             cluster.stop(mode="immediate")
 
 

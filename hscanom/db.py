@@ -1,8 +1,13 @@
 """One way to reach the database: resolve the URL, connect, run migrations.
 
-Stages connect with :func:`connect` / :func:`transaction` (psycopg 3, ``%s`` placeholders);
-:func:`engine` (SQLAlchemy) serves Alembic, the schema inspection and the older ingest code.
-Every command resolves its URL with :func:`database_url`. With
+Every stage (ingest, samples, packing, ml, catalog, report, the pipeline, the command line)
+connects with :func:`connect` / :func:`transaction` (psycopg 3, ``%s`` / ``%(name)s``
+placeholders, COPY through ``cursor().copy``) and passes a URL or an open psycopg connection
+between functions; a long-running server (the explorer) holds a :func:`pool` of the same
+connections. :func:`engine` (SQLAlchemy) serves only Alembic (:func:`alembic_config`,
+:func:`upgrade`, :func:`current_revision`) and schema inspection (:func:`status`, tests).
+User SQL has its own, read-only door (:mod:`hscanom.readonly`). See docs/architecture.md,
+"The database doorway". Every command resolves its URL with :func:`database_url`. With
 ``HSCANOM_DATABASE_URL`` set they use that server and never start one; otherwise they use
 (and, when ``start=True``, start) the embedded cluster under ``HSCANOM_HOME``.
 """
@@ -17,6 +22,7 @@ from pathlib import Path
 
 import psycopg
 import sqlalchemy as sa
+from psycopg_pool import ConnectionPool
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -121,7 +127,9 @@ def _engine_for(url: str) -> sa.Engine:
 
 
 def engine(url: str | None = None) -> sa.Engine:
-    """A (cached) SQLAlchemy engine for ``url`` (default: :func:`database_url`)."""
+    """A (cached) SQLAlchemy engine for ``url`` (default: :func:`database_url`).
+
+    For Alembic and schema inspection only; data goes through :func:`connect`."""
     return _engine_for(url or database_url())
 
 
@@ -222,3 +230,23 @@ def transaction(url: str | None = None) -> Iterator[psycopg.Connection]:
     (and nothing of it stored) when it raises."""
     with connect(url) as conn, conn.transaction():
         yield conn
+
+
+def pool(url: str | None = None, *, min_size: int = 1, max_size: int = 10, name: str | None = None) -> ConnectionPool:
+    """An open pool of :func:`connect`'s connections, for a long-running server (the explorer).
+
+    ``with p.connection() as conn:`` lends a connection: committed when the block succeeds,
+    rolled back when it raises, then returned. A lent connection is checked first (a server
+    restart costs one reconnect, not an error). The owner closes the pool (``p.close()``).
+
+    Args:
+        url: libpq URL (default: :func:`database_url`).
+        min_size: connections kept open while idle.
+        max_size: most connections at once; more borrowers wait (30 s, then
+            ``psycopg_pool.PoolTimeout``).
+        name: shown in the pool's log messages.
+    """
+    return ConnectionPool(
+        url or database_url(), min_size=min_size, max_size=max_size, open=True, name=name,
+        check=ConnectionPool.check_connection,
+    )

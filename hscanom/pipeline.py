@@ -163,7 +163,7 @@ def stage_ingest(cfg: PipelineConfig, state: PipelineState, report: Report, prog
     if cutouts_done:
         report("ingest", f"{REUSED}cutouts already ingested")
     else:
-        result = ingest_cutouts(sim / "cutouts", url=state.url, progress=progress is not None)
+        result = ingest_cutouts(sim / "cutouts", url=state.url, progress=progress)
         report("ingest", f"cutouts: {result.stored:,} files recorded, {len(result.rejects):,} refused")
 
 
@@ -184,7 +184,7 @@ def stage_pack(cfg: PipelineConfig, state: PipelineState, report: Report, progre
     """Pack the sample's cutouts into HDF5 shards (resumes; a complete pack is a no-op)."""
     from hscanom.ingest.pack import pack_sample
 
-    result = pack_sample(state.sample, size=cfg.image_size, out=Path(cfg.home) / "shards" / state.sample, url=state.url, progress=progress is not None)
+    result = pack_sample(state.sample, size=cfg.image_size, out=Path(cfg.home) / "shards" / state.sample, url=state.url, progress=progress)
     reused = REUSED if result.packed == 0 and result.already_packed > 0 else ""
     report("pack", f"{reused}{result.packed:,} images packed now, {result.already_packed:,} before, {len(result.skipped):,} skipped")
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import psycopg
-import sqlalchemy as sa
+from psycopg.rows import namedtuple_row
 
 from hscanom import db
 
@@ -93,28 +93,26 @@ def create_sample(
         raise SampleError("a sample needs a name")
     query = _clean(sql)
     args = params or None
-    engine = db.engine(url)
-    with engine.begin() as conn:
-        raw = conn.connection.driver_connection
-        taken = raw.execute("SELECT n_members FROM sample WHERE name = %s", (name,)).fetchone()
+    with db.transaction(url) as conn:
+        taken = conn.execute("SELECT n_members FROM sample WHERE name = %s", (name,)).fetchone()
         if taken:
             raise SampleError(f"sample {name!r} already exists ({taken[0]} members); samples never change: choose a new name")
         selection = f"SELECT object_id FROM (\n{query}\n) AS selection"
         try:
-            with raw.transaction():
-                cur = raw.execute(f"{selection} LIMIT 0", args)
+            with conn.transaction():
+                cur = conn.execute(f"{selection} LIMIT 0", args)
                 oid = cur.description[0].type_code if cur.description and cur.description[0].name == "object_id" else None
         except psycopg.Error as exc:
             raise SampleError(f"the selection SQL failed: {exc.diag.message_primary or exc}") from None
         if oid not in _INTEGER_OIDS:
             raise SampleError("the selection must return an integer (bigint) object_id column")
-        sample_id = raw.execute(
+        sample_id = conn.execute(
             "INSERT INTO sample (name, sql, description, params) VALUES (%s, %s, %s, %s::jsonb) RETURNING id",
             (name, query, description, json.dumps(params or {})),
         ).fetchone()[0]
         try:
-            with raw.transaction():
-                raw.execute(
+            with conn.transaction():
+                conn.execute(
                     f"""INSERT INTO sample_member (sample_id, object_id, idx)
                         SELECT {sample_id}, object_id, row_number() OVER (ORDER BY object_id) - 1
                         FROM (SELECT DISTINCT object_id FROM ({selection}) AS s WHERE object_id IS NOT NULL) AS d""",
@@ -124,7 +122,7 @@ def create_sample(
             raise SampleError("the selection returned object_ids that are not in hsc_object") from None
         except psycopg.Error as exc:
             raise SampleError(f"the selection SQL failed: {exc.diag.message_primary or exc}") from None
-        raw.execute(
+        conn.execute(
             "UPDATE sample SET n_members = (SELECT count(*) FROM sample_member WHERE sample_id = %s) WHERE id = %s",
             (sample_id, sample_id),
         )
@@ -148,14 +146,14 @@ _COLUMNS = "id, name, n_members, created_at, sql, description, params"
 
 def list_samples(url: str | None = None) -> list[SampleInfo]:
     """Every sample, oldest first."""
-    with db.engine(url).connect() as conn:
-        return [_info(r) for r in conn.execute(sa.text(f"SELECT {_COLUMNS} FROM sample ORDER BY id"))]
+    with db.connect(url) as conn, conn.cursor(row_factory=namedtuple_row) as cur:
+        return [_info(r) for r in cur.execute(f"SELECT {_COLUMNS} FROM sample ORDER BY id")]
 
 
 def get_sample(name: str, url: str | None = None) -> SampleInfo:
     """The sample called ``name`` (SampleError if there is none)."""
-    with db.engine(url).connect() as conn:
-        row = conn.execute(sa.text(f"SELECT {_COLUMNS} FROM sample WHERE name = :n"), {"n": name}).fetchone()
+    with db.connect(url) as conn, conn.cursor(row_factory=namedtuple_row) as cur:
+        row = cur.execute(f"SELECT {_COLUMNS} FROM sample WHERE name = %s", (name,)).fetchone()
     if row is None:
         raise SampleError(f"no sample called {name!r}")
     return _info(row)
@@ -164,8 +162,6 @@ def get_sample(name: str, url: str | None = None) -> SampleInfo:
 def sample_object_ids(name: str, url: str | None = None) -> np.ndarray:
     """Object ids of sample ``name`` in ``idx`` order: int64 array of shape ``(n_members,)``."""
     info = get_sample(name, url)
-    with db.engine(url).connect() as conn:
-        ids = conn.execute(
-            sa.text("SELECT object_id FROM sample_member WHERE sample_id = :s ORDER BY idx"), {"s": info.id}
-        ).scalars().all()
+    with db.connect(url) as conn:
+        ids = [r[0] for r in conn.execute("SELECT object_id FROM sample_member WHERE sample_id = %s ORDER BY idx", (info.id,))]
     return np.array(ids, dtype=np.int64)

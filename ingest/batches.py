@@ -31,8 +31,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
+import psycopg
+from psycopg.rows import dict_row
 
+from hscanom import db
 from hscanom.checksum import sha256_file
 
 #: Longest raw value kept in ``ingest_reject.raw_value`` (characters).
@@ -80,37 +82,44 @@ def _lock_key(batch_id: int) -> int:
 
 
 @contextmanager
-def batch_lease(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """A connection that holds the liveness locks of the batches opened with it.
+def batch_lease(url: str) -> Iterator[psycopg.Connection]:
+    """A connection (:func:`hscanom.db.connect`) that holds the liveness locks of the batches
+    opened with it.
 
     Pass it as ``lease`` to :func:`open_batch`. The locks are released when the block ends
     (or, if the process dies, when the server sees its connection close).
     """
-    with engine.connect() as holder:
+    with db.connect(url) as holder:
         try:
             yield holder
         finally:
             try:
-                holder.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+                holder.execute("SELECT pg_advisory_unlock_all()")
                 holder.commit()
-            except sa.exc.SQLAlchemyError:
-                holder.invalidate()  # a broken connection holds nothing any more
+            except psycopg.Error:
+                holder.close()  # a broken connection holds nothing any more
+
+
+_OPEN = (
+    "INSERT INTO ingest_batch (kind, uri, sha256, data_release, details, worker) "
+    "VALUES (%(kind)s, %(uri)s, %(sha)s, %(rel)s, CAST(%(details)s AS jsonb), %(worker)s) RETURNING id"
+)
 
 
 def open_batch(
-    engine: sa.Engine,
+    url: str,
     kind: str,
     uri: str,
     sha256: str | None = None,
     *,
     data_release: str | None = None,
     details: dict[str, Any] | None = None,
-    lease: sa.Connection | None = None,
+    lease: psycopg.Connection | None = None,
 ) -> int:
     """Insert and commit a ``running`` batch; return its id.
 
     Args:
-        engine: the database (:func:`hscanom.db.engine`).
+        url: the database (libpq URL, :func:`hscanom.db.database_url`).
         kind: ``catalog``, ``cutouts``, ``masks`` or ``starlist``.
         uri: the file or folder ingested (absolute path).
         sha256: hex checksum of the file, when known up front.
@@ -120,21 +129,17 @@ def open_batch(
             liveness lock taken before the row is visible to others. Without one, the
             batch counts as stale (see :func:`recover_stale_batches`) to the next ingest.
     """
-    sql = sa.text(
-        "INSERT INTO ingest_batch (kind, uri, sha256, data_release, details, worker) "
-        "VALUES (:kind, :uri, :sha, :rel, CAST(:details AS jsonb), :worker) RETURNING id"
-    )
     args = {"kind": kind, "uri": uri, "sha": sha256, "rel": data_release, "details": json.dumps(details or {}), "worker": worker_name()}
     if lease is None:
-        with engine.begin() as conn:
-            return conn.execute(sql, args).scalar_one()
-    batch_id = lease.execute(sql, args).scalar_one()
-    lease.execute(sa.text("SELECT pg_advisory_lock(:c, :k)"), {"c": LEASE_LOCK_CLASS, "k": _lock_key(batch_id)})
+        with db.transaction(url) as conn:
+            return conn.execute(_OPEN, args).fetchone()[0]
+    batch_id = lease.execute(_OPEN, args).fetchone()[0]
+    lease.execute("SELECT pg_advisory_lock(%s, %s)", (LEASE_LOCK_CLASS, _lock_key(batch_id)))
     lease.commit()  # the session lock outlives the transaction; the row appears locked
     return batch_id
 
 
-def recover_stale_batches(engine: sa.Engine) -> list[dict[str, Any]]:
+def recover_stale_batches(url: str) -> list[dict[str, Any]]:
     """Mark ``failed`` every ``running`` batch whose process is gone; return those batches.
 
     A batch is alive while its :func:`batch_lease` connection holds its advisory lock; a
@@ -142,20 +147,24 @@ def recover_stale_batches(engine: sa.Engine) -> list[dict[str, Any]]:
     or fail the batch. The batch's uncommitted work was rolled back by the server. Each
     recovered batch gets ``details.interrupted = true`` and an ``error`` naming its worker.
 
+    Args:
+        url: the database (libpq URL).
+
     Returns:
         ``{"id", "kind", "uri", "worker", "started_at"}`` of each batch marked failed.
     """
     recovered = []
-    with engine.connect() as conn:
-        running = conn.execute(
-            sa.text("SELECT id, kind, uri, worker, started_at FROM ingest_batch WHERE status = 'running' ORDER BY id")
-        ).mappings().all()
+    with db.connect(url) as conn:
+        with conn.cursor(row_factory=dict_row) as cur:
+            running = cur.execute(
+                "SELECT id, kind, uri, worker, started_at FROM ingest_batch WHERE status = 'running' ORDER BY id"
+            ).fetchall()
         conn.rollback()
         for batch in running:
-            with conn.begin():
+            with conn.transaction():
                 free = conn.execute(
-                    sa.text("SELECT pg_try_advisory_xact_lock(:c, :k)"), {"c": LEASE_LOCK_CLASS, "k": _lock_key(batch["id"])}
-                ).scalar_one()
+                    "SELECT pg_try_advisory_xact_lock(%s, %s)", (LEASE_LOCK_CLASS, _lock_key(batch["id"]))
+                ).fetchone()[0]
                 if not free:
                     continue
                 error = (
@@ -163,11 +172,9 @@ def recover_stale_batches(engine: sa.Engine) -> list[dict[str, Any]]:
                     "(killed, or its database connection was lost); what it had not committed was rolled back"
                 )
                 done = conn.execute(
-                    sa.text(
-                        "UPDATE ingest_batch SET status = 'failed', finished_at = now(), details = details || "
-                        "jsonb_build_object('error', CAST(:err AS text), 'interrupted', true) "
-                        "WHERE id = :id AND status = 'running'"
-                    ),
+                    "UPDATE ingest_batch SET status = 'failed', finished_at = now(), details = details || "
+                    "jsonb_build_object('error', CAST(%(err)s AS text), 'interrupted', true) "
+                    "WHERE id = %(id)s AND status = 'running'",
                     {"id": batch["id"], "err": error},
                 ).rowcount
             if done:
@@ -181,14 +188,13 @@ def _printable(text: str) -> str:
     return text.replace("\x00", "\\x00")
 
 
-def record_rejects(conn: sa.Connection, batch_id: int, rejects: Iterable[Reject]) -> int:
+def record_rejects(conn: psycopg.Connection, batch_id: int, rejects: Iterable[Reject]) -> int:
     """Store ``rejects`` of ``batch_id`` with COPY, in the caller's transaction.
 
     Returns the number of rows written.
     """
-    raw = conn.connection.driver_connection
     n = 0
-    with raw.cursor() as cur, cur.copy("COPY ingest_reject (batch_id, line, field, raw_value, reason) FROM STDIN") as copy:
+    with conn.cursor() as cur, cur.copy("COPY ingest_reject (batch_id, line, field, raw_value, reason) FROM STDIN") as copy:
         for r in rejects:
             value = None if r.raw_value is None else _printable(str(r.raw_value)[:MAX_RAW_VALUE])
             copy.write_row((batch_id, r.line, r.field and _printable(r.field), value, _printable(r.reason)))
@@ -197,7 +203,7 @@ def record_rejects(conn: sa.Connection, batch_id: int, rejects: Iterable[Reject]
 
 
 def close_batch(
-    conn: sa.Connection,
+    conn: psycopg.Connection,
     batch_id: int,
     *,
     rows_read: int = 0,
@@ -214,12 +220,10 @@ def close_batch(
     (the source's own description of itself, e.g. a CAS information block) are set when given.
     """
     conn.execute(
-        sa.text(
-            "UPDATE ingest_batch SET status = 'complete', finished_at = now(), rows_read = :read, "
-            "rows_stored = :stored, rows_updated = :updated, rows_rejected = :rejected, "
-            "sha256 = COALESCE(:sha, sha256), provenance = COALESCE(:provenance, provenance), "
-            "details = details || CAST(:details AS jsonb) WHERE id = :id"
-        ),
+        "UPDATE ingest_batch SET status = 'complete', finished_at = now(), rows_read = %(read)s, "
+        "rows_stored = %(stored)s, rows_updated = %(updated)s, rows_rejected = %(rejected)s, "
+        "sha256 = COALESCE(%(sha)s, sha256), provenance = COALESCE(%(provenance)s, provenance), "
+        "details = details || CAST(%(details)s AS jsonb) WHERE id = %(id)s",
         {
             "id": batch_id,
             "read": rows_read,
@@ -233,40 +237,39 @@ def close_batch(
     )
 
 
-def fail_batch(engine: sa.Engine, batch_id: int, error: str, rejects: Iterable[Reject] = ()) -> None:
+def fail_batch(url: str, batch_id: int, error: str, rejects: Iterable[Reject] = ()) -> None:
     """Mark ``batch_id`` failed with ``error`` (and store ``rejects``) in a new transaction."""
-    with engine.begin() as conn:
+    with db.transaction(url) as conn:
         conn.execute(
-            sa.text(
-                "UPDATE ingest_batch SET status = 'failed', finished_at = now(), "
-                "details = details || jsonb_build_object('error', CAST(:err AS text)) WHERE id = :id"
-            ),
+            "UPDATE ingest_batch SET status = 'failed', finished_at = now(), "
+            "details = details || jsonb_build_object('error', CAST(%(err)s AS text)) WHERE id = %(id)s",
             {"id": batch_id, "err": error},
         )
         rejects = list(rejects)
         if rejects:
             record_rejects(conn, batch_id, rejects)
             conn.execute(
-                sa.text("UPDATE ingest_batch SET rows_rejected = rows_rejected + :n WHERE id = :id"),
-                {"id": batch_id, "n": sum(1 for r in rejects if r.line is not None)},
+                "UPDATE ingest_batch SET rows_rejected = rows_rejected + %s WHERE id = %s",
+                (sum(1 for r in rejects if r.line is not None), batch_id),
             )
 
 
 @contextmanager
-def ingest_batch(engine: sa.Engine, kind: str, uri: str, **kw: Any) -> Iterator[int]:
+def ingest_batch(url: str, kind: str, uri: str, **kw: Any) -> Iterator[int]:
     """Open a batch around a block; mark it failed (and re-raise) if the block raises.
 
-    Keyword arguments go to :func:`open_batch`. A file-level :class:`Reject` is stored with
+    ``url`` is the database (libpq URL); keyword arguments go to :func:`open_batch`. A
+    file-level :class:`Reject` is stored with
     the failure when the exception carries one as its ``reject`` attribute. Batches left
     ``running`` by killed processes are marked failed first (:func:`recover_stale_batches`),
     and this one holds its liveness lock while the block runs.
     """
-    recover_stale_batches(engine)
-    with batch_lease(engine) as lease:
-        batch_id = open_batch(engine, kind, uri, lease=lease, **kw)
+    recover_stale_batches(url)
+    with batch_lease(url) as lease:
+        batch_id = open_batch(url, kind, uri, lease=lease, **kw)
         try:
             yield batch_id
         except BaseException as exc:
             reject = getattr(exc, "reject", None)
-            fail_batch(engine, batch_id, f"{type(exc).__name__}: {exc}", [reject] if reject else [])
+            fail_batch(url, batch_id, f"{type(exc).__name__}: {exc}", [reject] if reject else [])
             raise

@@ -35,7 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import sqlalchemy as sa
+import psycopg
 from psycopg.copy import QueuedLibpqWriter
 
 from hscanom import db
@@ -555,14 +555,14 @@ def ingest_catalog(
             stored; the batch row records the failure.
     """
     path = Path(path).resolve()
-    engine = db.engine(url)
-    with ingest_batch(engine, "catalog", str(path), data_release=release) as batch_id:
+    url = url or db.database_url()
+    with ingest_batch(url, "catalog", str(path), data_release=release) as batch_id:
         result = IngestResult(batch_id=batch_id, path=path)
         reader = open_catalog(path)
         try:
             known, extras = _plan(reader.names, path)
             result.extra_columns = extras
-            with engine.begin() as conn, engine.connect() as side:
+            with db.transaction(url) as conn, db.connect(url, autocommit=True) as side:
                 _Load(conn, side, reader, known, extras, release, result).run(progress)
         finally:
             reader.close()
@@ -586,18 +586,17 @@ class _Load:
     taken first keeps any other writer out until the load commits.
     """
 
-    def __init__(self, conn: sa.Connection, side: sa.Connection, reader, known, extras, release: str, result: IngestResult):
+    def __init__(self, conn: psycopg.Connection, side: psycopg.Connection, reader, known, extras, release: str, result: IngestResult):
         self.conn, self.reader, self.known, self.extras = conn, reader, known, extras
         self.release, self.result = release, result
-        self.raw = conn.connection.driver_connection
-        self.lookup = side.connection.driver_connection.cursor()
+        self.lookup = side.cursor()
         self.seen = _SeenIds()
         self.dup_ids: set[int] = set()
         self.rejects: list[Reject] = []
         self.n_direct = 0
 
     def run(self, progress: ProgressCallback | None) -> None:
-        cur = self.raw.cursor()
+        cur = self.conn.cursor()
         cur.execute("LOCK TABLE hsc_object IN SHARE ROW EXCLUSIVE MODE")
         cols = ", ".join(f"{_q(c.name)} {'double precision' if c.kind == 'double' else c.kind}" for c in self.known)
         cur.execute(f"CREATE TEMP TABLE _hsc_stage (line bigint, {cols}) ON COMMIT DROP")

@@ -41,15 +41,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import sqlalchemy as sa
+import psycopg
 from astropy.io import fits
 from astropy.wcs import WCS
-from rich.progress import Progress
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from hscanom import db
 from hscanom.ingest import batches
-from hscanom.schema.models import Cutout
+from hscanom.progress import Progress
 
 __all__ = [
     "FITS_SUFFIXES",
@@ -494,22 +492,20 @@ def _read_or_reject(args: tuple[Path, str]) -> CutoutFile | CutoutReject:
         return CutoutReject(exc.kind, str(exc.path), exc.field, exc.value, str(exc))
 
 
-def _record_rejects(conn: sa.Connection, batch_id: int, rejects: Sequence[CutoutReject]) -> None:
+def _record_rejects(conn: psycopg.Connection, batch_id: int, rejects: Sequence[CutoutReject]) -> None:
     batches.record_rejects(conn, batch_id, (batches.Reject(None, r.field, r.value, r.reason) for r in rejects))
 
 
 # -- matching and storing ------------------------------------------------------------------
-def _match_by_position(conn: sa.Connection, files: Sequence[CutoutFile]) -> dict[Path, int]:
+def _match_by_position(conn: psycopg.Connection, files: Sequence[CutoutFile]) -> dict[Path, int]:
     """Nearest ``hsc_object`` within :data:`MATCH_RADIUS_ARCSEC` of each file's centre (Q3C)."""
     if not files:
         return {}
     rows = conn.execute(
-        sa.text(
-            """SELECT DISTINCT ON (f.k) f.k, o.object_id
-               FROM unnest(CAST(:k AS int[]), CAST(:ra AS float8[]), CAST(:dec AS float8[])) AS f(k, ra, dec)
-               JOIN hsc_object o ON q3c_join(f.ra, f.dec, o.ra, o.dec, :radius)
-               ORDER BY f.k, q3c_dist(f.ra, f.dec, o.ra, o.dec), o.object_id"""
-        ),
+        """SELECT DISTINCT ON (f.k) f.k, o.object_id
+           FROM unnest(CAST(%(k)s AS int[]), CAST(%(ra)s AS float8[]), CAST(%(dec)s AS float8[])) AS f(k, ra, dec)
+           JOIN hsc_object o ON q3c_join(f.ra, f.dec, o.ra, o.dec, %(radius)s)
+           ORDER BY f.k, q3c_dist(f.ra, f.dec, o.ra, o.dec), o.object_id""",
         {
             "k": list(range(len(files))),
             "ra": [f.centre[0] for f in files],
@@ -520,7 +516,7 @@ def _match_by_position(conn: sa.Connection, files: Sequence[CutoutFile]) -> dict
     return {files[k].path: int(oid) for k, oid in rows}
 
 
-def _store_chunk(conn: sa.Connection, batch_id: int, files: list[CutoutFile], seen: dict[str, str], report: CutoutIngestReport, touched: set[int]) -> None:
+def _store_chunk(conn: psycopg.Connection, batch_id: int, files: list[CutoutFile], seen: dict[str, str], report: CutoutIngestReport, touched: set[int]) -> None:
     """Classify one chunk of read files, insert the new ``cutout`` rows and the rejects."""
     rejects: list[CutoutReject] = []
 
@@ -530,15 +526,14 @@ def _store_chunk(conn: sa.Connection, batch_id: int, files: list[CutoutFile], se
     stored_by_uri = {
         (uri, hdu): (sha, oid)
         for uri, hdu, sha, oid in conn.execute(
-            sa.text("SELECT uri, hdu, sha256, object_id FROM cutout WHERE uri = ANY(:u)"),
-            {"u": [str(f.path) for f in files]},
+            "SELECT uri, hdu, sha256, object_id FROM cutout WHERE uri = ANY(%s)", ([str(f.path) for f in files],)
         )
     }
     stored_by_sha = dict(
         conn.execute(
-            sa.text("SELECT DISTINCT ON (sha256) sha256, uri FROM cutout WHERE sha256 = ANY(:s) ORDER BY sha256, id"),
-            {"s": [f.sha256 for f in files]},
-        ).all()
+            "SELECT DISTINCT ON (sha256) sha256, uri FROM cutout WHERE sha256 = ANY(%s) ORDER BY sha256, id",
+            ([f.sha256 for f in files],),
+        ).fetchall()
     )
     candidates: list[CutoutFile] = []
     for f in files:
@@ -561,9 +556,9 @@ def _store_chunk(conn: sa.Connection, batch_id: int, files: list[CutoutFile], se
     named = [f for f in candidates if f.object_id is not None]
     existing = {
         int(r)
-        for r in conn.execute(
-            sa.text("SELECT object_id FROM hsc_object WHERE object_id = ANY(:ids)"), {"ids": [f.object_id for f in named]}
-        ).scalars()
+        for (r,) in conn.execute(
+            "SELECT object_id FROM hsc_object WHERE object_id = ANY(CAST(%s AS bigint[]))", ([f.object_id for f in named],)
+        )
     }
     by_position = _match_by_position(conn, [f for f in candidates if f.object_id is None and f.centre is not None])
     rows = []
@@ -591,9 +586,7 @@ def _store_chunk(conn: sa.Connection, batch_id: int, files: list[CutoutFile], se
         if f.format == "fits":
             touched.add(oid)
     if rows:
-        stmt = pg_insert(Cutout.__table__).on_conflict_do_nothing(index_elements=["uri", "hdu"]).returning(Cutout.__table__.c.id)
-        stored_ids = {int(i) for (i,) in conn.execute(stmt, rows).all()}
-        report.stored += len(stored_ids)
+        report.stored += len(_insert_cutouts(conn, rows))
         for r in rows:
             for flag in r["quality"]:
                 report.flagged[flag] = report.flagged.get(flag, 0) + 1
@@ -602,18 +595,36 @@ def _store_chunk(conn: sa.Connection, batch_id: int, files: list[CutoutFile], se
 
 
 
-def _missing_bands(conn: sa.Connection, object_ids: set[int], bands: Sequence[str]) -> dict[int, list[str]]:
+_INSERT_CUTOUT = """
+    INSERT INTO cutout (object_id, band, uri, hdu, format, rendered, shape, sha256, ingest_batch_id, quality, n_nonfinite)
+    VALUES (%(object_id)s, %(band)s, %(uri)s, %(hdu)s, %(format)s, %(rendered)s, CAST(%(shape)s AS int[]), %(sha256)s,
+            %(ingest_batch_id)s, CAST(%(quality)s AS text[]), %(n_nonfinite)s)
+    ON CONFLICT (uri, hdu) DO NOTHING RETURNING id"""
+
+
+def _insert_cutouts(conn: psycopg.Connection, rows: Sequence[dict]) -> set[int]:
+    """Insert ``cutout`` rows (a file already stored under its (uri, hdu) is left as it is);
+    return the ids of the rows inserted."""
+    ids: set[int] = set()
+    with conn.cursor() as cur:
+        cur.executemany(_INSERT_CUTOUT, rows, returning=True)
+        while True:
+            ids.update(int(i) for (i,) in cur.fetchall())
+            if not cur.nextset():
+                break
+    return ids
+
+
+def _missing_bands(conn: psycopg.Connection, object_ids: set[int], bands: Sequence[str]) -> dict[int, list[str]]:
     """object_id -> bands of ``bands`` without a FITS cutout, for the given objects."""
     if not object_ids or not bands:
         return {}
     rows = conn.execute(
-        sa.text(
-            """SELECT o.id, array_agg(b.band ORDER BY b.pos)
-               FROM unnest(CAST(:ids AS bigint[])) AS o(id)
-               CROSS JOIN unnest(CAST(:bands AS text[])) WITH ORDINALITY AS b(band, pos)
-               WHERE NOT EXISTS (SELECT 1 FROM cutout c WHERE c.object_id = o.id AND c.band = b.band AND c.format = 'fits')
-               GROUP BY o.id ORDER BY o.id"""
-        ),
+        """SELECT o.id, array_agg(b.band ORDER BY b.pos)
+           FROM unnest(CAST(%(ids)s AS bigint[])) AS o(id)
+           CROSS JOIN unnest(CAST(%(bands)s AS text[])) WITH ORDINALITY AS b(band, pos)
+           WHERE NOT EXISTS (SELECT 1 FROM cutout c WHERE c.object_id = o.id AND c.band = b.band AND c.format = 'fits')
+           GROUP BY o.id ORDER BY o.id""",
         {"ids": sorted(object_ids), "bands": list(bands)},
     )
     return {int(oid): list(missing) for oid, missing in rows}
@@ -624,7 +635,7 @@ def ingest_cutouts(
     *,
     bands: Sequence[str] = ("g", "r", "i"),
     url: str | None = None,
-    progress: bool = False,
+    progress: Progress | None = None,
     workers: int = 1,
     scheduler: str | None = None,
 ) -> CutoutIngestReport:
@@ -641,7 +652,8 @@ def ingest_cutouts(
         bands: bands every object should have a FITS cutout in (missing ones are reported);
             when three, also the band recorded for rendered RGB images (default ``'gri'``).
         url: database URL (default: :func:`hscanom.db.database_url`).
-        progress: show a progress bar.
+        progress: told ``progress("ingest cutouts", files read, files found)`` after each file
+            (:class:`hscanom.progress.Progress`; the command line draws it).
         workers: reading processes on this machine (or Dask tasks with ``scheduler``).
         scheduler: address of a Dask scheduler (``tcp://host:8786``).
 
@@ -662,25 +674,27 @@ def ingest_cutouts(
     if bad:
         raise ValueError(f"--bands: unknown band(s) {', '.join(bad)}; expected some of g, r, i, z, y")
     rgb_band = "".join(bands) if len(bands) == 3 else "gri"
-    engine = db.engine(url)
+    url = url or db.database_url()
     files = find_all_files(directory)
-    with batches.ingest_batch(engine, "cutouts", str(directory), details={"bands": bands}) as batch_id:
+    with batches.ingest_batch(url, "cutouts", str(directory), details={"bands": bands}) as batch_id:
         report = CutoutIngestReport(batch_id=batch_id, directory=directory, n_files=len(files))
         seen: dict[str, str] = {}
         touched: set[int] = set()
-        with Progress(disable=not progress, transient=True) as bar, WorkerPool(workers, scheduler, lookahead=16) as pool:
-            task = bar.add_task("ingesting cutouts", total=len(files))
+        done = 0
+        with WorkerPool(workers, scheduler, lookahead=16) as pool:
             for start in range(0, len(files), CHUNK_FILES):
                 read: list[CutoutFile] = []
                 unreadable: list[CutoutReject] = []
                 for got in pool.imap(_read_or_reject, ((p, rgb_band) for p in files[start : start + CHUNK_FILES])):
                     (unreadable if isinstance(got, CutoutReject) else read).append(got)
-                    bar.advance(task)
-                with engine.begin() as conn:
+                    done += 1
+                    if progress is not None:
+                        progress("ingest cutouts", done, len(files))
+                with db.transaction(url) as conn:
                     _record_rejects(conn, batch_id, unreadable)
                     report.rejects.extend(unreadable)
                     _store_chunk(conn, batch_id, read, seen, report, touched)
-        with engine.begin() as conn:
+        with db.transaction(url) as conn:
             report.missing_bands = _missing_bands(conn, touched, bands)
             missing = [
                 CutoutReject("missing_band", None, "band", str(oid), f"object {oid} has no {'/'.join(m)}-band FITS cutout (folder {directory})")
@@ -768,18 +782,15 @@ def write_request_lists(
         raise ValueError(f"--max-lines {max_lines} cannot hold the {len(bands)} bands of one object")
     if not re.fullmatch(r"[A-Za-z0-9_]+", rerun):
         raise ValueError(f"--rerun {rerun!r}: expected a rerun name such as pdr2_wide")
-    engine = db.engine(url)
-    with engine.connect() as conn:
-        sid = conn.execute(sa.text("SELECT id FROM sample WHERE name = :n"), {"n": sample}).scalar()
+    with db.connect(url) as conn:
+        sid = conn.execute("SELECT id FROM sample WHERE name = %s", (sample,)).fetchone()
         if sid is None:
             raise LookupError(f"no sample named {sample!r}")
         members = conn.execute(
-            sa.text(
-                """SELECT m.object_id, o.ra, o.dec FROM sample_member m JOIN hsc_object o ON o.object_id = m.object_id
-                   WHERE m.sample_id = :s ORDER BY m.idx"""
-            ),
-            {"s": sid},
-        ).all()
+            """SELECT m.object_id, o.ra, o.dec FROM sample_member m JOIN hsc_object o ON o.object_id = m.object_id
+               WHERE m.sample_id = %s ORDER BY m.idx""",
+            (sid[0],),
+        ).fetchall()
     if not members:
         raise LookupError(f"sample {sample!r} has no members")
     half = f"{size / 2 * pixel_scale:.4f}".rstrip("0").rstrip(".") + "asec"

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import sqlalchemy as sa
+import psycopg
 
 from hscanom import db
 from hscanom.ingest.batches import (
@@ -527,28 +527,27 @@ class MaskIngestResult:
     rejects: list[tuple[str, Reject]] = field(default_factory=list)
 
 
-def _prepare_version(conn: sa.Connection, version: str, replace: bool) -> int:
+def _prepare_version(conn: psycopg.Connection, version: str, replace: bool) -> int:
     """Lock the mask table and clear ``version`` when replacing; refuse to mix otherwise."""
-    conn.execute(sa.text("LOCK TABLE bright_star_mask IN SHARE ROW EXCLUSIVE MODE"))
-    n = conn.execute(sa.text("SELECT count(*) FROM bright_star_mask WHERE mask_version = :v"), {"v": version}).scalar_one()
+    conn.execute("LOCK TABLE bright_star_mask IN SHARE ROW EXCLUSIVE MODE")
+    n = conn.execute("SELECT count(*) FROM bright_star_mask WHERE mask_version = %s", (version,)).fetchone()[0]
     if n and not replace:
         raise MaskError(f"mask version {version!r} already has {n} regions; choose another version or replace it")
     if n:
-        conn.execute(sa.text("DELETE FROM bright_star_mask WHERE mask_version = :v"), {"v": version})
+        conn.execute("DELETE FROM bright_star_mask WHERE mask_version = %s", (version,))
     return n
 
 
-def _store(conn: sa.Connection, regions: Iterable[MaskRegion], version: str, batch_id: int) -> tuple[dict[str, int], list[Reject]]:
+def _store(conn: psycopg.Connection, regions: Iterable[MaskRegion], version: str, batch_id: int) -> tuple[dict[str, int], list[Reject]]:
     """COPY ``regions`` into bright_star_mask; return (regions stored per shape, rejects).
 
     Regions pgSphere refuses are returned as rejects (and not counted as stored)."""
     regions = list(regions)
-    raw = conn.connection.driver_connection
-    raw.execute(
+    conn.execute(
         "CREATE TEMP TABLE _mask_stage (i int, kind text, shape text, circle text, poly text, star_id bigint, "
         "star_mag double precision, source text) ON COMMIT DROP"
     )
-    with raw.cursor().copy("COPY _mask_stage FROM STDIN") as copy:
+    with conn.cursor().copy("COPY _mask_stage FROM STDIN") as copy:
         for i, r in enumerate(regions):
             circle, poly = r.literal()
             copy.write_row((i, r.kind, r.shape, circle, poly, r.star_id, r.star_mag, r.source))
@@ -559,20 +558,20 @@ def _store(conn: sa.Connection, regions: Iterable[MaskRegion], version: str, bat
     rejects: list[Reject] = []
     stored = list(regions)
     try:
-        with raw.transaction():
-            raw.execute(insert, {"v": version, "b": batch_id})
+        with conn.transaction():
+            conn.execute(insert, {"v": version, "b": batch_id})
     except Exception:  # noqa: BLE001 - pgSphere refused some region: find which, one by one
         stored = []
         for i, r in enumerate(regions):
             try:
-                with raw.transaction():
-                    raw.execute(insert + " WHERE i = %(i)s", {"v": version, "b": batch_id, "i": i})
+                with conn.transaction():
+                    conn.execute(insert + " WHERE i = %(i)s", {"v": version, "b": batch_id, "i": i})
                 stored.append(r)
             except Exception as exc:  # noqa: BLE001
                 line = int(r.source.rsplit(":", 1)[1]) if r.source else None
                 reason = str(exc).splitlines()[0]
                 rejects.append(Reject(line, r.shape, None, f"pgSphere refused the region: {reason}"))
-    raw.execute("DROP TABLE _mask_stage")
+    conn.execute("DROP TABLE _mask_stage")
     shapes: dict[str, int] = {}
     for r in stored:
         shapes[r.shape] = shapes.get(r.shape, 0) + 1
@@ -587,24 +586,24 @@ def _load_sources(
     details: dict,
 ) -> MaskIngestResult:
     """Store parsed sources as one version, one batch per source, in one transaction."""
-    engine = db.engine(url)
+    url = url or db.database_url()
     result = MaskIngestResult(version)
-    recover_stale_batches(engine)
-    with batch_lease(engine) as lease:
+    recover_stale_batches(url)
+    with batch_lease(url) as lease:
         batch_ids = [
-            open_batch(engine, kind, str(path.resolve()), details={"mask_version": version, **details}, lease=lease)
+            open_batch(url, kind, str(path.resolve()), details={"mask_version": version, **details}, lease=lease)
             for path, kind, _, _ in sources
         ]
         result.batch_ids = batch_ids
-        _store_sources(engine, result, sources, version, replace)
+        _store_sources(url, result, sources, version, replace)
     return result
 
 
-def _store_sources(engine: sa.Engine, result: MaskIngestResult, sources, version: str, replace: bool) -> None:
+def _store_sources(url: str, result: MaskIngestResult, sources, version: str, replace: bool) -> None:
     """The transaction of :func:`_load_sources` (its batches failed if it raises)."""
     batch_ids = result.batch_ids
     try:
-        with engine.begin() as conn:
+        with db.transaction(url) as conn:
             result.replaced = _prepare_version(conn, version, replace)
             for batch_id, (path, _, regions, rejects) in zip(batch_ids, sources):
                 shapes, refused = _store(conn, regions, version, batch_id)
@@ -626,7 +625,7 @@ def _store_sources(engine: sa.Engine, result: MaskIngestResult, sources, version
                 )
     except BaseException as exc:
         for batch_id in batch_ids:
-            fail_batch(engine, batch_id, f"{type(exc).__name__}: {exc}")
+            fail_batch(url, batch_id, f"{type(exc).__name__}: {exc}")
         raise
 
 

@@ -39,10 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import sqlalchemy as sa
+import psycopg
 from astropy.nddata import Cutout2D
 from astropy.wcs import WCS
-from rich.progress import Progress
 
 from hscanom import db
 from hscanom.checksum import sha256_file
@@ -50,6 +49,7 @@ from hscanom.config import Settings
 from hscanom.ingest import cutouts as _cut
 from hscanom.ingest import shards
 from hscanom import imaging as pp
+from hscanom.progress import Progress
 
 __all__ = [
     "PACK_BANDS",
@@ -229,20 +229,18 @@ def _read_stamp(uri: str, hdu: str, sha256: str | None, ra: float, dec: float, s
 
 
 # -- database queries ----------------------------------------------------------------------
-def _sample_id(conn: sa.Connection, sample: str) -> int:
-    sid = conn.execute(sa.text("SELECT id FROM sample WHERE name = :n"), {"n": sample}).scalar()
-    if sid is None:
+def _sample_id(conn: psycopg.Connection, sample: str) -> int:
+    row = conn.execute("SELECT id FROM sample WHERE name = %s", (sample,)).fetchone()
+    if row is None:
         raise LookupError(f"no sample named {sample!r}")
-    return int(sid)
+    return int(row[0])
 
 
-def _registered(conn: sa.Connection, sample_id: int, key: str) -> list[tuple[int, Path, str | None, int]]:
+def _registered(conn: psycopg.Connection, sample_id: int, key: str) -> list[tuple[int, Path, str | None, int]]:
     """(id, path, sha256, index) of the shards registered for a sample and config key."""
     rows = conn.execute(
-        sa.text(
-            """SELECT id, uri, sha256, (config->>'index')::int FROM image_shard
-               WHERE kind = 'packed' AND sample_id = :s AND config->>'key' = :k ORDER BY (config->>'index')::int"""
-        ),
+        """SELECT id, uri, sha256, (config->>'index')::int FROM image_shard
+           WHERE kind = 'packed' AND sample_id = %(s)s AND config->>'key' = %(k)s ORDER BY (config->>'index')::int""",
         {"s": sample_id, "k": key},
     )
     return [(int(i), Path(u), s, int(x)) for i, u, s, x in rows]
@@ -253,69 +251,66 @@ SOURCES = ("fits", "rendered")
 
 _UNPACKED = """
     FROM sample_member m
-    WHERE m.sample_id = :s AND NOT EXISTS (
+    WHERE m.sample_id = %(s)s AND NOT EXISTS (
         SELECT 1 FROM packed_image p JOIN image_shard sh ON sh.id = p.shard_id
-        WHERE p.object_id = m.object_id AND sh.kind = 'packed' AND sh.sample_id = :s AND sh.config->>'key' = :k)
+        WHERE p.object_id = m.object_id AND sh.kind = 'packed' AND sh.sample_id = %(s)s AND sh.config->>'key' = %(k)s)
 """
 
 
-def _unpacked_pages(engine: sa.Engine, sample_id: int, key: str, page: int, source: str = "fits") -> Iterator[list[tuple]]:
+def _unpacked_pages(url: str, sample_id: int, key: str, page: int, source: str = "fits") -> Iterator[list[tuple]]:
     """Pages of (object_id, ra, dec, {band: (uri, hdu, sha256)}) of unpacked members by idx.
 
     For ``source='rendered'`` the dict holds one entry, ``'gri'``: the newest rendered image.
+    One connection serves every page (autocommit: each page reads what is committed by then,
+    and no transaction stays open while the caller packs).
     """
     which = (
-        "format = 'fits' AND band = ANY(:bands)" if source == "fits"
-        else "rendered AND format IN ('png', 'jpeg') AND band = :rgb"
+        "format = 'fits' AND band = ANY(%(bands)s)" if source == "fits"
+        else "rendered AND format IN ('png', 'jpeg') AND band = %(rgb)s"
     )
     after = -1
-    while True:
-        with engine.connect() as conn:
+    with db.connect(url, autocommit=True) as conn:
+        while True:
             rows = conn.execute(
-                sa.text(
-                    f"""WITH page AS (SELECT m.idx, m.object_id {_UNPACKED} AND m.idx > :after ORDER BY m.idx LIMIT :n)
-                        SELECT page.idx, page.object_id, o.ra, o.dec, c.band, c.uri, c.hdu, c.sha256
-                        FROM page JOIN hsc_object o ON o.object_id = page.object_id
-                        LEFT JOIN LATERAL (
-                            SELECT DISTINCT ON (band) band, uri, hdu, sha256 FROM cutout
-                            WHERE cutout.object_id = page.object_id AND {which}
-                            ORDER BY band, id DESC) c ON true
-                        ORDER BY page.idx"""
-                ),
+                f"""WITH page AS (SELECT m.idx, m.object_id {_UNPACKED} AND m.idx > %(after)s ORDER BY m.idx LIMIT %(n)s)
+                    SELECT page.idx, page.object_id, o.ra, o.dec, c.band, c.uri, c.hdu, c.sha256
+                    FROM page JOIN hsc_object o ON o.object_id = page.object_id
+                    LEFT JOIN LATERAL (
+                        SELECT DISTINCT ON (band) band, uri, hdu, sha256 FROM cutout
+                        WHERE cutout.object_id = page.object_id AND {which}
+                        ORDER BY band, id DESC) c ON true
+                    ORDER BY page.idx""",
                 {"s": sample_id, "k": key, "after": after, "n": page, "bands": list(PACK_BANDS), "rgb": "".join(PACK_BANDS)},
-            ).all()
-        if not rows:
-            return
-        out: dict[int, tuple] = {}
-        for idx, oid, ra, dec, band, uri, hdu, sha in rows:
-            entry = out.setdefault(idx, (int(oid), float(ra), float(dec), {}))
-            if band is not None:
-                entry[3][band] = (uri, hdu, sha)
-        yield list(out.values())
-        after = max(out)
+            ).fetchall()
+            if not rows:
+                return
+            out: dict[int, tuple] = {}
+            for idx, oid, ra, dec, band, uri, hdu, sha in rows:
+                entry = out.setdefault(idx, (int(oid), float(ra), float(dec), {}))
+                if band is not None:
+                    entry[3][band] = (uri, hdu, sha)
+            yield list(out.values())
+            after = max(out)
 
 
 def _register(
-    engine: sa.Engine, written: shards.WrittenShard, sample_id: int, config: dict, object_ids: np.ndarray, quality: Sequence[list[str]]
+    url: str, written: shards.WrittenShard, sample_id: int, config: dict, object_ids: np.ndarray, quality: Sequence[list[str]]
 ) -> None:
     """One transaction: the ``image_shard`` row and its ``packed_image`` rows (with their quality flags)."""
-    with engine.begin() as conn:
+    with db.transaction(url) as conn:
         shard_id = conn.execute(
-            sa.text(
-                """INSERT INTO image_shard (kind, uri, sha256, n_images, config, sample_id)
-                   VALUES ('packed', :u, :h, :n, CAST(:c AS jsonb), :s) RETURNING id"""
-            ),
-            {"u": str(written.path), "h": written.sha256, "n": written.n_images, "c": json.dumps(config), "s": sample_id},
-        ).scalar_one()
-        raw = conn.connection.driver_connection
-        with raw.cursor().copy("COPY packed_image (shard_id, object_id, row, quality) FROM STDIN") as copy:
+            """INSERT INTO image_shard (kind, uri, sha256, n_images, config, sample_id)
+               VALUES ('packed', %s, %s, %s, CAST(%s AS jsonb), %s) RETURNING id""",
+            (str(written.path), written.sha256, written.n_images, json.dumps(config), sample_id),
+        ).fetchone()[0]
+        with conn.cursor().copy("COPY packed_image (shard_id, object_id, row, quality) FROM STDIN") as copy:
             for row, (oid, flags) in enumerate(zip(object_ids.tolist(), quality, strict=True)):
                 copy.write_row((shard_id, oid, row, "{" + ",".join(flags) + "}"))
 
 
 # -- verification --------------------------------------------------------------------------
 def verify_shards(
-    sample: str | None = None, *, url: str | None = None, repair: bool = False, progress: bool = False
+    sample: str | None = None, *, url: str | None = None, repair: bool = False, progress: Progress | None = None
 ) -> list[ShardCheck]:
     """Check registered packed shards: file present and whole-file sha256 as recorded.
 
@@ -324,24 +319,26 @@ def verify_shards(
         url: database URL.
         repair: delete the rows (and the files) of the shards that fail, so that the next
             :func:`pack_sample` packs those objects again.
-        progress: show a progress bar.
+        progress: told ``progress("verify shards", shards checked, shards)`` after each shard
+            (:class:`hscanom.progress.Progress`).
     """
-    engine = db.engine(url)
-    with engine.connect() as conn:
+    url = url or db.database_url()
+    with db.connect(url) as conn:
         params: dict = {}
         where = "kind = 'packed'"
         if sample is not None:
             params["s"] = _sample_id(conn, sample)
-            where += " AND sample_id = :s"
-        rows = conn.execute(sa.text(f"SELECT id, uri, sha256 FROM image_shard WHERE {where} ORDER BY id"), params).all()
+            where += " AND sample_id = %(s)s"
+        rows = conn.execute(f"SELECT id, uri, sha256 FROM image_shard WHERE {where} ORDER BY id", params).fetchall()
     checks = []
-    with Progress(disable=not progress, transient=True) as bar:
-        for shard_id, uri, sha in bar.track(rows, description="verifying shards"):
-            checks.append(_check_one(int(shard_id), Path(uri), sha))
+    for shard_id, uri, sha in rows:
+        checks.append(_check_one(int(shard_id), Path(uri), sha))
+        if progress is not None:
+            progress("verify shards", len(checks), len(rows))
     bad = [c for c in checks if not c.ok]
     if repair and bad:
-        with engine.begin() as conn:
-            conn.execute(sa.text("DELETE FROM image_shard WHERE id = ANY(:ids)"), {"ids": [c.shard_id for c in bad]})
+        with db.transaction(url) as conn:
+            conn.execute("DELETE FROM image_shard WHERE id = ANY(CAST(%s AS bigint[]))", ([c.shard_id for c in bad],))
         for c in bad:
             c.path.unlink(missing_ok=True)
     return checks
@@ -370,15 +367,14 @@ def run_packed_image(object_id: str) -> str:
     return f"LEFT JOIN LATERAL run_packed_image(r.id, {object_id}) p ON true"
 
 
-def sample_source(conn: sa.Connection, sample_id: int, size: int) -> str | None:
+def sample_source(conn: psycopg.Connection, sample_id: int, size: int) -> str | None:
     """``'fits'`` or ``'rendered'``: how a sample's ``size``-pixel shards were packed (None: not packed)."""
-    return conn.execute(
-        sa.text(
-            """SELECT coalesce(config->>'source', 'fits') FROM image_shard
-               WHERE kind = 'packed' AND sample_id = :s AND (config->>'size')::int = :z ORDER BY id LIMIT 1"""
-        ),
-        {"s": sample_id, "z": size},
-    ).scalar()
+    row = conn.execute(
+        """SELECT coalesce(config->>'source', 'fits') FROM image_shard
+           WHERE kind = 'packed' AND sample_id = %s AND (config->>'size')::int = %s ORDER BY id LIMIT 1""",
+        (sample_id, size),
+    ).fetchone()
+    return None if row is None else row[0]
 
 
 def sample_shards(sample: str, *, size: int = 96, url: str | None = None) -> list[Path]:
@@ -387,8 +383,7 @@ def sample_shards(sample: str, *, size: int = 96, url: str | None = None) -> lis
     A sample is packed from one source only (FITS or rendered images, see
     :func:`pack_sample`); its shards of that source are returned.
     """
-    engine = db.engine(url)
-    with engine.connect() as conn:
+    with db.connect(url) as conn:
         sample_id = _sample_id(conn, sample)
         source = sample_source(conn, sample_id, size) or "fits"
         return [p for _i, p, _s, _x in _registered(conn, sample_id, pack_config(size, source)["key"])]
@@ -490,7 +485,7 @@ def pack_sample(
     shard_size: int = 10_000,
     batch_size: int = 64,
     url: str | None = None,
-    progress: bool = False,
+    progress: Progress | None = None,
     on_batch: Callable[[int], None] | None = None,
     source: str = "fits",
     workers: int = 1,
@@ -516,7 +511,8 @@ def pack_sample(
         shard_size: images per shard (the last one may hold fewer).
         batch_size: objects read and preprocessed at a time (bounds memory).
         url: database URL.
-        progress: show a progress bar.
+        progress: told ``progress("pack <sample>", members handled, members to pack)`` after
+            each batch (:class:`hscanom.progress.Progress`; the command line draws it).
         on_batch: called with the number of images this run has written so far, after each
             batch is appended (progress reporting, or interrupting in tests).
         source: ``'fits'`` or ``'rendered'``.
@@ -537,10 +533,10 @@ def pack_sample(
         raise ValueError("size, shard_size and batch_size must be >= 1")
     if workers < 1:
         raise ValueError(f"--workers must be >= 1 (got {workers})")
-    engine = db.engine(url)
+    url = url or db.database_url()
     config = pack_config(size, source)
     key = config["key"]
-    with engine.connect() as conn:
+    with db.connect(url) as conn:
         sample_id = _sample_id(conn, sample)
         packed_from = sample_source(conn, sample_id, size)
         if packed_from is not None and packed_from != source:
@@ -549,8 +545,8 @@ def pack_sample(
                 f"images never mix in one sample: create another sample (same SQL) to pack it from {source} images"
             )
         registered = _registered(conn, sample_id, key)
-        n_todo = conn.execute(sa.text(f"SELECT count(*) {_UNPACKED}"), {"s": sample_id, "k": key}).scalar_one()
-        n_members = conn.execute(sa.text("SELECT count(*) FROM sample_member WHERE sample_id = :s"), {"s": sample_id}).scalar_one()
+        n_todo = conn.execute(f"SELECT count(*) {_UNPACKED}", {"s": sample_id, "k": key}).fetchone()[0]
+        n_members = conn.execute("SELECT count(*) FROM sample_member WHERE sample_id = %s", (sample_id,)).fetchone()[0]
     out_dir = Path(out).resolve() if out else Settings.from_env().home / "shards" / _safe_name(sample)
     report = PackReport(sample, out_dir, config, already_packed=n_members - n_todo)
 
@@ -577,7 +573,7 @@ def pack_sample(
         nonlocal writer, shard_ids, shard_quality, skipped_here, next_index
         written = writer.close()
         _register(
-            engine, written, sample_id, {**writer.config, "skipped": skipped_here},
+            url, written, sample_id, {**writer.config, "skipped": skipped_here},
             np.concatenate(shard_ids) if shard_ids else np.empty(0, np.int64), shard_quality,
         )
         report.written.append(written)
@@ -587,10 +583,10 @@ def pack_sample(
         writer, shard_ids, shard_quality, skipped_here = None, [], [], []
         next_index += 1
 
-    with Progress(disable=not progress) as bar, _cut.WorkerPool(workers, scheduler) as pool:
-        task = bar.add_task(f"packing {sample}", total=n_todo)
+    stage, handled = f"pack {sample}", 0
+    with _cut.WorkerPool(workers, scheduler) as pool:
         try:
-            pages = ((page, size, source) for page in _unpacked_pages(engine, sample_id, key, batch_size, source))
+            pages = ((page, size, source) for page in _unpacked_pages(url, sample_id, key, batch_size, source))
             for ids, images, quality, skipped in pool.imap(_load_page, pages):
                 for oid, reason in skipped:
                     report.skipped.append(Skipped(oid, reason))
@@ -612,7 +608,9 @@ def pack_sample(
                     start += take
                     if writer.n_images == shard_size:
                         finish()
-                bar.advance(task, n_page)
+                handled += n_page
+                if progress is not None:
+                    progress(stage, handled, n_todo)
                 if on_batch is not None:
                     on_batch(report.packed)
             if writer is not None and writer.n_images:

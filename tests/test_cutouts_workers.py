@@ -35,9 +35,6 @@ def second_db(pg_cluster, template_db):
         admin.execute(f"DROP DATABASE IF EXISTS {name}")
         admin.execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
     yield pg_cluster.url(name)
-    from hscanom import db
-
-    db.engine(pg_cluster.url(name)).dispose()
     with psycopg.connect(pg_cluster.url("postgres"), autocommit=True) as admin:
         admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 

@@ -15,7 +15,6 @@ import textwrap
 import psycopg
 from typer.testing import CliRunner
 
-from hscanom import db
 from hscanom.cli.db import app as db_app
 from hscanom.ingest.batches import batch_lease, open_batch, recover_stale_batches
 from hscanom.ingest.catalog import ingest_catalog
@@ -54,16 +53,15 @@ def test_killed_catalog_ingest_is_marked_failed_by_the_next_command_and_live_one
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     (killed_id, status, worker), = _rows(db_url, "SELECT id, status, worker FROM ingest_batch")
     assert status == "running" and worker.startswith(socket.gethostname() + ":")
-    engine = db.engine(db_url)
-    with batch_lease(engine) as lease:  # a live ingest of this process, holding its lock
-        live_id = open_batch(engine, "catalog", "/data/live.csv", lease=lease)
+    with batch_lease(db_url) as lease:  # a live ingest of this process, holding its lock
+        live_id = open_batch(db_url, "catalog", "/data/live.csv", lease=lease)
         result = CliRunner().invoke(db_app, ["status"])
         assert result.exit_code == 0, result.output
         assert "1 ingest batch(es) and 0 score run(s) left running" in result.output
         assert "interrupted (failed)" in result.output and worker in result.output
         states = dict(_rows(db_url, "SELECT id, status FROM ingest_batch"))
         assert states == {killed_id: "failed", live_id: "running"}
-        assert recover_stale_batches(engine) == []  # idempotent; the live one stays
+        assert recover_stale_batches(db_url) == []  # idempotent; the live one stays
     details = _rows(db_url, "SELECT details FROM ingest_batch WHERE id = %s", (killed_id,))[0][0]
     assert details["interrupted"] is True and worker in details["error"] and "rolled back" in details["error"]
     assert _rows(db_url, "SELECT count(*) FROM hsc_object") == [(0,)]  # nothing half-stored

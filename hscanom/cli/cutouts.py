@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from hscanom.cli._common import console, plain, reported_errors
+from hscanom.cli._common import StageBars, console, plain, reported_errors
 from hscanom.ingest.cutouts import REQUEST_MAX_LINES, CutoutIngestReport, write_request_lists
 from hscanom.ingest.cutouts import ingest_cutouts as _ingest_cutouts
 from hscanom.ingest.pack import ShardChecksumError, pack_sample, verify_shards
@@ -67,8 +67,8 @@ def ingest_cutouts(
     Corrupt, unmatched, duplicate files and objects missing a band are reported; re-running on
     the same folder stores nothing new.
     """
-    with reported_errors(NotADirectoryError, ValueError):
-        report = _ingest_cutouts(directory, bands=bands.split(","), progress=True, workers=workers, scheduler=scheduler)
+    with reported_errors(NotADirectoryError, ValueError), StageBars() as bars:
+        report = _ingest_cutouts(directory, bands=bands.split(","), progress=bars, workers=workers, scheduler=scheduler)
     _print_ingest(report)
 
 
@@ -88,8 +88,8 @@ def pack(
     scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786) to run the reading on."),
 ) -> None:
     """Pack a sample's g, r, i cutouts (or its rendered RGB images) into HDF5 shards (resumable)."""
-    with reported_errors(LookupError, ValueError, ShardChecksumError):
-        report = pack_sample(sample, size=size, out=out, shard_size=shard_size, batch_size=batch_size, progress=True, source=source,
+    with reported_errors(LookupError, ValueError, ShardChecksumError), StageBars() as bars:
+        report = pack_sample(sample, size=size, out=out, shard_size=shard_size, batch_size=batch_size, progress=bars, source=source,
                              workers=workers, scheduler=scheduler)
     console.print(
         f"sample {sample}: [green]{report.packed} images packed[/] into {len(report.written)} new shard(s) in {report.out_dir}; "
@@ -113,8 +113,8 @@ def verify(
     repair: bool = typer.Option(False, "--repair", help="Drop failing shards (rows and files) so that `pack` redoes them."),
 ) -> None:
     """Check every packed shard's file against its recorded sha256; exit 1 if any fails."""
-    with reported_errors(LookupError):
-        checks = verify_shards(sample, repair=repair, progress=True)
+    with reported_errors(LookupError), StageBars() as bars:
+        checks = verify_shards(sample, repair=repair, progress=bars)
     bad = [c for c in checks if not c.ok]
     table = Table("shard", "file", "status")
     for c in bad:

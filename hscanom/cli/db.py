@@ -96,7 +96,7 @@ def _print_jobs(url: str) -> None:
     from hscanom.ingest.batches import recover_stale_batches
     from hscanom.ml.jobs import recover_stale_runs
 
-    batches = recover_stale_batches(db.engine(url))
+    batches = recover_stale_batches(url)
     with db.connect(url, autocommit=True) as conn:
         runs = recover_stale_runs(conn)
         rows = conn.execute(

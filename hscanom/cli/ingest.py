@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg
-import sqlalchemy as sa
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
@@ -67,7 +66,7 @@ def catalog(
     Bad rows are refused and listed in ingest_reject (line, field, raw value, reason). Exits
     with 1, storing nothing, when the file is unreadable or has no object_id/ra/dec column.
     """
-    with reported_errors(CatalogFileError, OSError, psycopg.Error, sa.exc.SQLAlchemyError):
+    with reported_errors(CatalogFileError, OSError, psycopg.Error):
         with Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
             TimeRemainingColumn(), console=console, transient=True,
@@ -104,6 +103,6 @@ def masks(
     Malformed lines (also positions out of range, image frames, zero-area or self-crossing
     polygons) are reported with file, line and reason and skipped; the rest loads.
     """
-    with reported_errors(MaskError, OSError, psycopg.Error, sa.exc.SQLAlchemyError):
+    with reported_errors(MaskError, OSError, psycopg.Error):
         result = ingest_masks(paths, version or paths[0].stem, replace=replace)
     print_masks(result)

@@ -38,11 +38,13 @@ import io
 import json
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from psycopg_pool import ConnectionPool
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -55,6 +57,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from hscanom import db
 from hscanom.explorer import filters, images, links, params, queries, review
 from hscanom.explorer.params import ApiError
 from hscanom.readonly import ReadOnlyQueryError
@@ -72,6 +75,8 @@ IMAGE_MAX_AGE_S = 86400
 MAX_BODY_BYTES = 256 * 1024
 #: Default number of user queries (filters) that may run at once.
 MAX_USER_QUERIES = 4
+#: Database connections the app's pool holds at most (requests beyond wait for a free one).
+POOL_SIZE = 10
 #: First characters that make a spreadsheet read a CSV cell as a formula (OWASP CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -140,7 +145,13 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 # -- request helpers ------------------------------------------------------------------------
 def _url(request: Request) -> str:
+    """The database URL (for the read-only door of user SQL and the ml stages)."""
     return request.app.state.url
+
+
+def _pool(request: Request) -> ConnectionPool:
+    """The app's pool of database connections (every query of :mod:`hscanom.explorer.queries`)."""
+    return request.app.state.pool
 
 
 def _opt_run(request: Request) -> int | None:
@@ -177,8 +188,7 @@ async def _json_body(request: Request) -> Any:
 
 # -- pages ----------------------------------------------------------------------------------
 def index(request: Request) -> Response:
-    url = _url(request)
-    run = _opt_run(request) or request.app.state.default_run or queries.default_run(url)
+    run = _opt_run(request) or request.app.state.default_run or queries.default_run(_pool(request))
     config = {
         "run": run, "colors": {k: v[0] for k, v in queries.COLOR_COLUMNS.items()},
         "categorical": [k for k, v in queries.COLOR_COLUMNS.items() if v[1]],
@@ -188,10 +198,10 @@ def index(request: Request) -> Response:
 
 
 def object_page(request: Request) -> Response:
-    url = _url(request)
+    pool = _pool(request)
     oid = params.object_id(request.path_params["object_id"], "object id")
-    obj = queries.scored_object(url, oid, _opt_run(request))
-    near = queries.similar(url, oid, obj["run_id"], 12, "residual")
+    obj = queries.scored_object(pool, oid, _opt_run(request))
+    near = queries.similar(pool, oid, obj["run_id"], 12, "residual")
     context = {
         "obj": obj, "oid": str(oid), "run": obj["run_id"], "links": links.links(obj.get("ra"), obj.get("dec")),
         "similar": near, "label_choices": queries.LABELS, "labels": obj["labels"],
@@ -201,24 +211,24 @@ def object_page(request: Request) -> Response:
 
 # -- API ------------------------------------------------------------------------------------
 def api_runs(request: Request) -> Response:
-    return Json({"runs": queries.runs(_url(request))})
+    return Json({"runs": queries.runs(_pool(request))})
 
 
 def api_points(request: Request) -> Response:
     run = params.integer(request.path_params["run"], "run", lo=1)
     color = request.query_params.get("color") or "s_disc_sigma"
     space = request.query_params.get("space") or None
-    return Response(queries.points_json(_url(request), run, color, space), media_type="application/json")
+    return Response(queries.points_json(_pool(request), run, color, space), media_type="application/json")
 
 
 def api_footprint(request: Request) -> Response:
     run = params.integer(request.path_params["run"], "run", lo=1)
-    return Json(queries.footprint(_url(request), run))
+    return Json(queries.footprint(_pool(request), run))
 
 
 def api_object(request: Request) -> Response:
     oid = params.object_id(request.path_params["object_id"], "object id")
-    obj = queries.scored_object(_url(request), oid, _opt_run(request))
+    obj = queries.scored_object(_pool(request), oid, _opt_run(request))
     obj["links"] = links.links(obj.get("ra"), obj.get("dec"))
     obj["labels"] = [_ids_as_strings(r) for r in obj["labels"]]
     obj["images"] = {k: f"/api/images/{oid}/{k}.png?run={obj['run_id']}" for k in queries.IMAGE_KINDS}
@@ -230,7 +240,7 @@ def api_similar(request: Request) -> Response:
     q = request.query_params
     k = params.integer(q.get("k") or "12", "k", lo=1, hi=MAX_K)
     kind = params.choice(q.get("kind") or "residual", "kind", ("residual", "real"))
-    out = queries.similar(_url(request), oid, _opt_run(request), k, kind)
+    out = queries.similar(_pool(request), oid, _opt_run(request), k, kind)
     out["object_id"] = str(oid)
     out["neighbours"] = [_ids_as_strings(n) for n in out["neighbours"]]
     return Json(out)
@@ -249,7 +259,7 @@ def api_image(request: Request) -> Response:
 async def api_filter(request: Request) -> Response:
     f = filters.Filter.from_json(await _json_body(request))
     url = _url(request)
-    await run_in_threadpool(queries.run_info, url, f.run)
+    await run_in_threadpool(queries.run_info, _pool(request), f.run)
     slots: asyncio.Semaphore = request.app.state.user_query_slots
     if slots.locked():
         busy = f"busy: {request.app.state.max_user_queries} filters are running already; try again in a few seconds"
@@ -269,7 +279,7 @@ def _label_query(request: Request) -> dict:
 
 def api_labels_get(request: Request) -> Response:
     limit = params.integer(request.query_params.get("limit") or "1000", "limit", lo=1, hi=100_000)
-    rows = queries.labels(_url(request), limit=limit, **_label_query(request))
+    rows = queries.labels(_pool(request), limit=limit, **_label_query(request))
     return Json({"labels": [_ids_as_strings(r) for r in rows]})
 
 
@@ -286,7 +296,7 @@ async def api_labels_post(request: Request) -> Response:
     user = params.text(body["user_name"], "user_name", max_len=100, required=True)
     note = params.text(body.get("note"), "note", max_len=2000)
     run = None if body.get("run") in (None, "") else params.integer(body["run"], "run", lo=1)
-    row = await run_in_threadpool(queries.add_label, _url(request), oid, label, user, note, run)
+    row = await run_in_threadpool(queries.add_label, _pool(request), oid, label, user, note, run)
     return Json(_ids_as_strings(row), status_code=201)
 
 
@@ -300,15 +310,15 @@ def csv_safe(value: Any) -> Any:
 
 def api_labels_csv(request: Request) -> Response:
     run = _opt_run(request)
-    url = _url(request)
+    pool = _pool(request)
     if run is not None:
-        queries.run_info(url, run)
+        queries.run_info(pool, run)
 
     def rows() -> Iterator[str]:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(queries.LABEL_COLUMNS)
-        for row in queries.iter_labels(url, run):
+        for row in queries.iter_labels(pool, run):
             writer.writerow(["" if v is None else (v.isoformat() if isinstance(v, dt.datetime) else csv_safe(v)) for v in row])
             if buf.tell() > 1 << 16:
                 yield buf.getvalue()
@@ -336,10 +346,22 @@ def _when(value: dt.datetime | None) -> str:
     return "" if value is None else value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
+@asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    """Close the app's connection pool when the server stops."""
+    try:
+        yield
+    finally:
+        app.state.pool.close()
+
+
 def create_app(url: str, *, default_run: int | None = None, cache_bytes: int = images.CACHE_BYTES,
                allowed_hosts: list[str] | None = None, max_user_queries: int = MAX_USER_QUERIES,
-               filter_timeout_s: float = filters.FILTER_TIMEOUT_S) -> Starlette:
+               filter_timeout_s: float = filters.FILTER_TIMEOUT_S, pool_size: int = POOL_SIZE) -> Starlette:
     """The explorer for the database at ``url`` (libpq URL).
+
+    The app owns a pool of database connections (:func:`hscanom.db.pool`, opened here and
+    closed when the app shuts down): a new connection costs far more than a query.
 
     Args:
         default_run: run shown at ``/`` without ``?run=`` (default: newest complete run).
@@ -348,6 +370,7 @@ def create_app(url: str, *, default_run: int | None = None, cache_bytes: int = i
             loopback address allows only local names, which stops DNS-rebinding pages.
         max_user_queries: filters (user SQL) that may run at once; more get 429.
         filter_timeout_s: statement timeout of one filter [s].
+        pool_size: most database connections held at once (requests beyond wait for one).
     """
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["num"] = _num
@@ -370,6 +393,7 @@ def create_app(url: str, *, default_run: int | None = None, cache_bytes: int = i
     ]
     app = Starlette(
         routes=routes,
+        lifespan=_lifespan,
         middleware=[
             *([Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)] if allowed_hosts else []),
             Middleware(GZipMiddleware, minimum_size=2048, compresslevel=4),
@@ -377,10 +401,11 @@ def create_app(url: str, *, default_run: int | None = None, cache_bytes: int = i
         exception_handlers={ApiError: _api_error, ReadOnlyQueryError: _readonly_error, HTTPException: _http_error, Exception: _server_error},
     )
     app.state.url = url
+    app.state.pool = db.pool(url, max_size=pool_size, name="hscanom-explorer")
     app.state.default_run = default_run
     app.state.max_user_queries = max(1, int(max_user_queries))
     app.state.filter_timeout_s = float(filter_timeout_s)
     app.state.user_query_slots = asyncio.Semaphore(app.state.max_user_queries)
     app.state.templates = templates
-    app.state.images = images.ImageStore(url, cache_bytes)
+    app.state.images = images.ImageStore(app.state.pool, cache_bytes)
     return app

@@ -28,6 +28,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 from PIL import Image
+from psycopg_pool import ConnectionPool
 
 from hscanom.explorer.params import ApiError
 from hscanom.explorer.queries import IMAGE_KINDS, connection, newest_run_of
@@ -94,7 +95,7 @@ class PngCache:
         return len(self._items)
 
 
-def locate(url: str, object_id: int, kind: str, run_id: int | None) -> Location:
+def locate(pool: ConnectionPool, object_id: int, kind: str, run_id: int | None) -> Location:
     """Where the ``kind`` image of ``object_id`` is stored.
 
     ``run_id`` picks the result shard (default: the newest run that scored the object) and,
@@ -106,7 +107,7 @@ def locate(url: str, object_id: int, kind: str, run_id: int | None) -> Location:
     if kind not in IMAGE_KINDS:
         raise ApiError(400, f"image kind {kind!r} is not one of {', '.join(IMAGE_KINDS)}")
     source, dataset = IMAGE_KINDS[kind]
-    with connection(url) as conn:
+    with connection(pool) as conn:
         if run_id is not None and conn.execute("SELECT 1 FROM score_run WHERE id = %s", (run_id,)).fetchone() is None:
             raise ApiError(404, f"run {run_id} does not exist")
         if source == "result":
@@ -172,8 +173,8 @@ def encode_png(rgb: np.ndarray) -> bytes:
 class ImageStore:
     """Serves images of one database, with a :class:`PngCache`."""
 
-    def __init__(self, url: str, cache_bytes: int = CACHE_BYTES):
-        self.url = url
+    def __init__(self, pool: ConnectionPool, cache_bytes: int = CACHE_BYTES):
+        self.pool = pool
         self.cache = PngCache(cache_bytes)
 
     def png(self, object_id: int, kind: str, run_id: int | None) -> Png:
@@ -182,7 +183,7 @@ class ImageStore:
         hit = self.cache.get(key)
         if hit is not None:
             return hit
-        loc = locate(self.url, object_id, kind, run_id)
+        loc = locate(self.pool, object_id, kind, run_id)
         if not Path(loc.uri).exists():
             raise ApiError(404, f"image file {loc.uri} is missing")
         rgb = _read_real(loc) if kind == "real" else _read_result(loc, object_id)

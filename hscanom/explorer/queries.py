@@ -16,8 +16,8 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
 
-from hscanom import db
 from hscanom.explorer.params import ApiError
 from hscanom.schema.models import OBJECT_LABELS
 
@@ -60,25 +60,17 @@ LABELS = OBJECT_LABELS
 
 
 @contextmanager
-def connection(url: str) -> Iterator[psycopg.Connection]:
-    """A pooled psycopg connection (from :func:`hscanom.db.engine`'s pool), committed at exit."""
-    fairy = db.engine(url).raw_connection()
-    try:
-        conn: psycopg.Connection = fairy.driver_connection
-        try:
-            yield conn
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
-    finally:
-        fairy.close()
+def connection(pool: ConnectionPool) -> Iterator[psycopg.Connection]:
+    """A connection of the app's pool (:func:`hscanom.db.pool`): committed when the block
+    succeeds, rolled back when it raises, then returned to the pool."""
+    with pool.connection() as conn:
+        yield conn
 
 
 # -- runs -----------------------------------------------------------------------------------
-def runs(url: str) -> list[dict[str, Any]]:
+def runs(pool: ConnectionPool) -> list[dict[str, Any]]:
     """Score runs, newest first: id, method, status, model, sample, counts, UMAP spaces."""
-    with connection(url) as conn, conn.cursor(row_factory=dict_row) as cur:
+    with connection(pool) as conn, conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
             """
             SELECT r.id, r.method, r.status, r.model_id, s.name AS sample, r.created_at, r.finished_at,
@@ -92,17 +84,17 @@ def runs(url: str) -> list[dict[str, Any]]:
         return cur.fetchall()
 
 
-def run_info(url: str, run_id: int) -> dict[str, Any]:
+def run_info(pool: ConnectionPool, run_id: int) -> dict[str, Any]:
     """One run (as in :func:`runs`); :class:`ApiError` 404 when it does not exist."""
-    for r in runs(url):
+    for r in runs(pool):
         if r["id"] == run_id:
             return r
     raise ApiError(404, f"run {run_id} does not exist")
 
 
-def default_run(url: str) -> int | None:
+def default_run(pool: ConnectionPool) -> int | None:
     """The newest complete run (else the newest run), or ``None`` when there is none."""
-    with connection(url) as conn:
+    with connection(pool) as conn:
         row = conn.execute("SELECT id FROM score_run ORDER BY status = 'complete' DESC, id DESC LIMIT 1").fetchone()
     return row[0] if row else None
 
@@ -128,7 +120,7 @@ def spaces(conn: psycopg.Connection, run_id: int) -> dict[str, int]:
     return {kind: model for kind, model in rows}
 
 
-def points_json(url: str, run_id: int, color: str, space: str | None) -> str:
+def points_json(pool: ConnectionPool, run_id: int, color: str, space: str | None) -> str:
     """Columnar scatter data of a run, as JSON text.
 
     Args:
@@ -146,7 +138,7 @@ def points_json(url: str, run_id: int, color: str, space: str | None) -> str:
     """
     if color not in COLOR_COLUMNS:
         raise ApiError(400, f"color: {color!r} is not one of {', '.join(COLOR_COLUMNS)}")
-    with connection(url) as conn:
+    with connection(pool) as conn:
         _check_run(conn, run_id)
         available = spaces(conn, run_id)
         if space is None:
@@ -189,7 +181,7 @@ def points_json(url: str, run_id: int, color: str, space: str | None) -> str:
     return meta[:-1] + ", " + columns[1:]
 
 
-def footprint(url: str, run_id: int) -> dict[str, Any]:
+def footprint(pool: ConnectionPool, run_id: int) -> dict[str, Any]:
     """The footprint MOC of a run's scored objects (as a release writes it, order
     :data:`hscanom.footprint.MOC_ORDER`), as cell polygons for the sky plot:
     ``{"run", "order", "sky_fraction", "cells": [{"order", "ipix", "ra": [4], "dec": [4]}]}``."""
@@ -197,7 +189,7 @@ def footprint(url: str, run_id: int) -> dict[str, Any]:
 
     from hscanom import footprint as sky
 
-    with connection(url) as conn:
+    with connection(pool) as conn:
         _check_run(conn, run_id)
         rows = conn.execute("SELECT ra, dec FROM scored_object WHERE run_id = %s", (run_id,)).fetchall()
     if not rows:
@@ -208,12 +200,12 @@ def footprint(url: str, run_id: int) -> dict[str, Any]:
 
 
 # -- one object -----------------------------------------------------------------------------
-def scored_object(url: str, object_id: int, run_id: int | None) -> dict[str, Any]:
+def scored_object(pool: ConnectionPool, object_id: int, run_id: int | None) -> dict[str, Any]:
     """Everything ``scored_object`` says about one object in one run (default: its newest run).
 
     Adds ``tract``, ``patch`` (from ``hsc_object``), the runs that scored it, and its labels.
     """
-    with connection(url) as conn:
+    with connection(pool) as conn:
         if run_id is None:
             run_id = newest_run_of(conn, object_id)
         else:
@@ -231,13 +223,13 @@ def scored_object(url: str, object_id: int, run_id: int | None) -> dict[str, Any
     return row
 
 
-def similar(url: str, object_id: int, run_id: int | None, k: int, kind: str) -> dict[str, Any]:
+def similar(pool: ConnectionPool, object_id: int, run_id: int | None, k: int, kind: str) -> dict[str, Any]:
     """The ``k`` nearest neighbours (``similar_objects()``), without the object itself.
 
     Returns ``{"run", "kind", "neighbours": [{rank, object_id, distance, s_disc_sigma}]}``;
     an empty list with a ``note`` when the run has no embedding of that kind yet.
     """
-    with connection(url) as conn:
+    with connection(pool) as conn:
         if run_id is None:
             run_id = newest_run_of(conn, object_id)
         else:
@@ -286,26 +278,26 @@ def _labels(conn: psycopg.Connection, *, object_id: int | None = None, run_id: i
         return cur.execute(sql, params).fetchall()
 
 
-def labels(url: str, *, object_id: int | None = None, run_id: int | None = None, limit: int | None = None) -> list[dict]:
+def labels(pool: ConnectionPool, *, object_id: int | None = None, run_id: int | None = None, limit: int | None = None) -> list[dict]:
     """Labels, newest first, optionally of one object and/or one run."""
-    with connection(url) as conn:
+    with connection(pool) as conn:
         return _labels(conn, object_id=object_id, run_id=run_id, limit=limit)
 
 
-def iter_labels(url: str, run_id: int | None = None, batch: int = 5000) -> Iterator[tuple]:
+def iter_labels(pool: ConnectionPool, run_id: int | None = None, batch: int = 5000) -> Iterator[tuple]:
     """All labels in id order as tuples of :data:`LABEL_COLUMNS` (a server-side cursor)."""
-    with connection(url) as conn, conn.cursor(name="hscanom_labels_csv") as cur:
+    with connection(pool) as conn, conn.cursor(name="hscanom_labels_csv") as cur:
         cur.itersize = batch
         sql = f"SELECT {', '.join(LABEL_COLUMNS)} FROM object_label"
         cur.execute(sql + (" WHERE run_id = %s ORDER BY id" if run_id is not None else " ORDER BY id"), (run_id,) if run_id is not None else None)
         yield from cur
 
 
-def add_label(url: str, object_id: int, label: str, user_name: str, note: str | None, run_id: int | None) -> dict:
+def add_label(pool: ConnectionPool, object_id: int, label: str, user_name: str, note: str | None, run_id: int | None) -> dict:
     """INSERT one label (the normal connection, not the read-only role) and return the row."""
     if label not in LABELS:
         raise ApiError(400, f"label: {label!r} is not one of {', '.join(LABELS)}")
-    with connection(url) as conn:
+    with connection(pool) as conn:
         if conn.execute("SELECT 1 FROM hsc_object WHERE object_id = %s", (object_id,)).fetchone() is None:
             raise ApiError(404, f"object {object_id} does not exist")
         if run_id is not None:

@@ -34,11 +34,11 @@ NOT_INTERESTING = "not_interesting"
 def review_page(request: Request) -> Response:
     from hscanom.explorer.app import _opt_run
 
-    url = request.app.state.url
-    run = _opt_run(request) or request.app.state.default_run or queries.default_run(url)
+    pool = request.app.state.pool
+    run = _opt_run(request) or request.app.state.default_run or queries.default_run(pool)
     if run is None:
         raise ApiError(404, "there is no score run to review yet")
-    queries.run_info(url, run)
+    queries.run_info(pool, run)
     config = {"run": run, "interesting": list(INTERESTING_LABELS), "artefacts": list(ARTEFACT_LABELS), "not_interesting": NOT_INTERESTING}
     from hscanom.explorer.app import PLOTLY_JS
 
@@ -63,7 +63,7 @@ async def api_queue(request: Request) -> Response:
     run = params.integer(request.path_params["run"], "run", lo=1)
     n = params.integer(request.query_params.get("n") or "20", "n", lo=1, hi=MAX_QUEUE)
     url = request.app.state.url
-    await run_in_threadpool(queries.run_info, url, run)
+    await run_in_threadpool(queries.run_info, request.app.state.pool, run)
     rows = await run_in_threadpool(_queue, url, run, n)
     for r in rows:
         r["images"] = {k: f"/api/images/{r['object_id']}/{k}.png?run={run}" for k in queries.IMAGE_KINDS}
@@ -91,7 +91,7 @@ async def api_rank(request: Request) -> Response:
     if body not in (None, {}):
         raise ApiError(400, "body: expected an empty JSON object {} (the ranking uses the object_label table)")
     url = request.app.state.url
-    await run_in_threadpool(queries.run_info, url, run)
+    await run_in_threadpool(queries.run_info, request.app.state.pool, run)
     out = await run_in_threadpool(_rank, url, run)
     return Json(out, status_code=200 if out["reused"] else 201)
 
