@@ -1,7 +1,7 @@
 """A simulated astronomer: measure what a few labels do to a ranking (``hscanom evaluate --oracle``).
 
 :func:`evaluate_oracle` starts from the unsupervised ranking of a run (zero labels: the
-order of the ranking's prior score, s_anom by default) and, each round, asks an :class:`Oracle` for the classes of the objects in the
+order of the ranking's prior score, by default the two detectors' s_anom) and, each round, asks an :class:`Oracle` for the classes of the objects in the
 labelling queue (:func:`hscanom.ml.rank.queue_from`), adds them to its label set, and ranks
 again (:func:`hscanom.ml.rank.rank`, a new immutable ``ranking`` each round). After every
 round (round 0 = before any label) it scores the ranking against the full truth:
@@ -22,7 +22,7 @@ kind ``active_learning``, rounds, per_round, seed, the interesting and artefact 
 ranking ids, and per round every figure) and one ``evaluation_metric`` row per round with
 ``score`` = ``relevance_round<k>``, ``anomaly_class`` = ``interesting``, ``roc_auc`` and
 ``average_precision`` (the 3-sigma columns stay NULL: a ranking has no sigma), beside a row
-for the raw score of each unsupervised baseline (``s_disc`` and ``s_anom``, class ``interesting``).
+for each unsupervised baseline (the prior, ``s_disc`` and ``s_anom`` alone; class ``interesting``).
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ class OracleResult:
     baseline: dict
     notes: list[str] = field(default_factory=list)
     baselines: dict[str, dict] = field(default_factory=dict)
-    """Figures of each unsupervised score's own ranking (``s_disc``, ``s_anom``); ``baseline`` is s_disc's."""
+    """Figures of each unsupervised ranking (the prior, ``s_disc`` and ``s_anom`` alone); ``baseline`` is s_disc's."""
 
 
 def ranking_metrics(relevance: np.ndarray, object_ids: np.ndarray, classes: dict[int, str], interesting, artefacts) -> dict:

@@ -15,8 +15,10 @@ i blendedness, log10 aperture/CModel ratio, and the bright-star-mask flag. Missi
 Relevance (:func:`fit_relevance`), after Astronomaly's idea that a few labels should steer
 the anomaly score rather than replace it (Lochner & Bassett 2021, sec. 2.4):
 
-* the **prior** u is the percentile rank of the unsupervised anomaly score in [0, 1] (``s_anom``,
-  the paper's anomaly score, by default; ties share a value);
+* the **prior** u is the percentile rank of the unsupervised anomaly score in [0, 1] (ties
+  share a value). By default (``detectors``) that is the run's s_anom, the paper's anomaly
+  score, averaged with the percentile rank of the DCAE's s_anom when a complete DCAE run on
+  the same sample exists: the two detectors fail on different classes;
 * with labels (of one kind or both), a **Gaussian process** regression (scikit-learn, fixed
   kernel 0.25 RBF(l), noise 0.01, prior mean m0 = 0.5 = "undecided") of the labels (1
   interesting, 0 not) on a low-dimensional design (:func:`design_matrix`: the scores and
@@ -66,6 +68,10 @@ INTERESTING_CLASSES: tuple[str, ...] = (
 )
 #: Artefact classes (counted in the top N by :mod:`hscanom.ml.oracle`).
 ARTEFACT_CLASSES: tuple[str, ...] = ("artefact", "streak", "bright_star", "empty_noise", "bad_deblend")
+#: The default prior: the run's s_anom, its percentile rank averaged with that of the s_anom
+#: of the newest complete DCAE run on the same sample when there is one (two detectors).
+DETECTORS = "detectors"
+PRIOR_SCORES = (DETECTORS, "s_anom", "s_disc", "s_gen")
 #: Metadata features from the ``scored_object`` view.
 METADATA_FEATURES = ("g_r", "r_i", "r_eff_arcsec", "ellipticity", "i_blendedness_abs_flux", "log_aperture_cmodel_ratio", "in_bright_star_mask")
 SCORE_FEATURES = ("s_gen_sigma", "s_disc_sigma", "s_anom_sigma")
@@ -99,7 +105,8 @@ class Features:
         x: float64 (N, F), missing values replaced by column medians.
         names: F feature names.
         prior: float64 (N,) the unsupervised score (higher = more anomalous; NaN -> lowest).
-        prior_score: which score ``prior`` is (``s_disc`` or ``s_anom``).
+        prior_score: which score ``prior`` is (:data:`PRIOR_SCORES`; ``detectors`` only when
+            a DCAE run was averaged in, else the single score's name).
         embedded: fraction of objects with both embeddings.
         dcae_run: the DCAE run whose s_anom is a feature, or None.
     """
@@ -218,26 +225,32 @@ def load_features(conn: psycopg.Connection, run_id: int, *, prior_score: str | N
     """The feature matrix of every object scored in ``run_id`` (see the module docstring).
 
     Args:
-        prior_score: ``s_anom`` (default: the paper's anomaly score; a DCAE run's aperture
-            score), ``s_disc`` or ``s_gen``.
+        prior_score: ``detectors`` (default): the run's s_anom (the paper's anomaly score; a
+            DCAE run's aperture score), averaged in percentile rank with the s_anom of the
+            newest complete DCAE run on the same sample when the run is a WGAN run and
+            there is one; or ``s_anom``, ``s_disc``, ``s_gen`` alone.
 
     Raises:
         LookupError: no such run. RankError: the run is not complete, or has no such score.
     """
     _, sample_id, method = _run_row(conn, run_id)
-    prior_score = prior_score or "s_anom"
-    if prior_score not in ("s_disc", "s_gen", "s_anom"):
-        raise RankError(f"prior score must be s_disc, s_gen or s_anom, got {prior_score!r}")
+    prior_score = prior_score or DETECTORS
+    if prior_score not in PRIOR_SCORES:
+        raise RankError(f"prior score must be one of {', '.join(PRIOR_SCORES)}, got {prior_score!r}")
+    dcae = conn.execute(
+        "SELECT max(id) FROM score_run WHERE sample_id = %s AND method = 'dcae' AND status = 'complete' AND id <> %s", (sample_id, run_id)
+    ).fetchone()[0] if method == "wgan" else None
+    own = "s_anom" if prior_score == DETECTORS else prior_score
     cols = ", ".join(f"o.{c}" for c in (*SCORE_FEATURES, *METADATA_FEATURES))
     rows = conn.execute(
-        f"SELECT o.object_id, o.{prior_score}, {cols} FROM scored_object o WHERE o.run_id = %s ORDER BY o.object_id", (run_id,)
+        f"SELECT o.object_id, o.{own}, {cols} FROM scored_object o WHERE o.run_id = %s ORDER BY o.object_id", (run_id,)
     ).fetchall()
     if not rows:
         raise RankError(f"score run {run_id} has no scored objects")
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     prior = np.array([np.nan if r[1] is None else float(r[1]) for r in rows], dtype=np.float64)
     if np.isnan(prior).all():
-        raise RankError(f"score run {run_id} has no {prior_score} values (a DCAE run has no s_disc: --prior s_anom)")
+        raise RankError(f"score run {run_id} has no {own} values (a DCAE run has no s_disc: --prior s_anom)")
     table = np.array([[np.nan if v is None else float(v) for v in r[2:]] for r in rows], dtype=np.float64)
     names = [*SCORE_FEATURES, *METADATA_FEATURES]
     parts = [table]
@@ -259,9 +272,6 @@ def load_features(conn: psycopg.Connection, run_id: int, *, prior_score: str | N
         have &= found
         parts.append(block)
         names += [f"{kind}_{k}" for k in range(block.shape[1])]
-    dcae = conn.execute(
-        "SELECT max(id) FROM score_run WHERE sample_id = %s AND method = 'dcae' AND status = 'complete' AND id <> %s", (sample_id, run_id)
-    ).fetchone()[0]
     if dcae is not None:
         col = np.full((len(ids), 1), np.nan)
         for oid, value in conn.execute("SELECT object_id, s_anom_sigma FROM anomaly_score_normalized WHERE run_id = %s", (dcae,)):
@@ -275,7 +285,18 @@ def load_features(conn: psycopg.Connection, run_id: int, *, prior_score: str | N
     medians = np.nanmedian(np.where(np.isnan(x).all(axis=0), 0.0, x), axis=0) if len(x) else np.zeros(x.shape[1])
     medians = np.where(np.isfinite(medians), medians, 0.0)
     x = np.where(np.isnan(x), medians, x)
+    if prior_score == DETECTORS and dcae is not None:  # the two detectors' ranks, averaged
+        prior = (prior_relevance(prior) + prior_relevance(x[:, names.index("dcae_s_anom_sigma")])) / 2
+    elif prior_score == DETECTORS:
+        prior_score = "s_anom"  # one detector: its own score
     return Features(ids, x, names, prior, prior_score, float(have.mean()), dcae)
+
+
+def describe_prior(features: Features) -> str:
+    """The prior in words: ``s_anom``, or ``s_anom + DCAE run N s_anom (mean percentile)``."""
+    if features.prior_score == DETECTORS:
+        return f"s_anom + DCAE run {features.dcae_run} s_anom (mean percentile)"
+    return features.prior_score
 
 
 # -- the model ------------------------------------------------------------------------------
@@ -417,7 +438,7 @@ def rank(
             (:func:`read_labels_csv`), or a mapping object_id -> class.
         interesting: the classes that count as interesting (others: not interesting).
         seed: recorded in the ranking's parameters (the fit is deterministic).
-        prior_score: the unsupervised score (default s_anom).
+        prior_score: the unsupervised score (:data:`PRIOR_SCORES`; default ``detectors``).
         source: what ``ranking.label_source`` records (default: from ``labels``).
         reuse: return a stored ranking of the same run, label set and parameters instead of
             writing an identical new one.
@@ -452,7 +473,7 @@ def rank(
                 f"run `hscanom characterize --run {run_id} --all` to embed every scored object"
             )
         if fit.model == "prior":
-            notes.append(f"no model fitted ({fit.params['why_no_fit']}): the ranking is the unsupervised {feats.prior_score} order")
+            notes.append(f"no model fitted ({fit.params['why_no_fit']}): the ranking is the unsupervised {describe_prior(feats)} order")
         n_pos = int(sum(pairs.values()))
         if reuse:
             row = conn.execute(

@@ -112,6 +112,18 @@ def test_dcae_scores_through_the_job_framework_and_is_evaluated_beside_the_wgan(
     assert (overall["n_objects"] == n_members).all() and (overall["n_positive"] > 0).all()
     assert overall["roc_auc"].between(0, 1).all()
 
+    # The ranking's default prior averages the two detectors' percentile ranks (docs/ranking.md).
+    from hscanom.ml import rank as rk
+
+    with psycopg.connect(url) as conn:
+        both = rk.load_features(conn, state.run_id)
+        alone = rk.load_features(conn, state.run_id, prior_score="s_anom")
+        dcae_alone = dict(conn.execute("SELECT object_id, s_anom FROM anomaly_score WHERE run_id = %s", (run_id,)).fetchall())
+    assert (both.prior_score, both.dcae_run, alone.prior_score) == ("detectors", run_id, "s_anom")
+    expected = (rk.prior_relevance(alone.prior) + rk.prior_relevance(np.array([dcae_alone[int(o)] for o in both.object_ids]))) / 2
+    np.testing.assert_allclose(both.prior, expected)
+    assert "DCAE run" in rk.describe_prior(both) and rk.describe_prior(alone) == "s_anom"
+
     shown = runner.invoke(app, ["evaluate", "--run", str(state.run_id), "--compare", str(run_id), "--truth", str(labels)])
     assert shown.exit_code == 0, shown.output
     assert "AUC" in shown.output and "dcae" in shown.output
