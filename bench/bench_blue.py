@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
         from hscanom.simulate import simulate
 
         tmp = tempfile.mkdtemp(prefix="hscanom-blue-")
-        simulate(tmp, n=args.objects, anomaly_fraction=0.4, seed=args.seed, progress=False)
+        simulate(tmp, n=args.objects, anomaly_fraction=0.4, seed=args.seed)
         x, classes = load_sim(Path(tmp))
         source = f"a fresh simulation (n={args.objects}, 40% anomalies, seed {args.seed})"
     print(f"images: {source}: {len(x):,} ({(classes == 'normal').sum():,} normal)")

@@ -51,7 +51,7 @@ def make_shard(out: Path, n_objects: int, seed: int = 1) -> tuple[Path, int]:
     from hscanom.simulate import simulate
 
     sim = out / "simulation"
-    simulate(sim, n=n_objects, anomaly_fraction=0.02, seed=seed, progress=False)
+    simulate(sim, n=n_objects, anomaly_fraction=0.02, seed=seed)
     images, _classes = load_sim(sim, 96)
     ids = np.arange(len(images), dtype=np.int64) + 2**62
     path = out / "gpu-check-000000.h5"

@@ -126,7 +126,7 @@ def stage_simulate(cfg: PipelineConfig, state: PipelineState, report: Report, pr
             report("simulate", f"{REUSED}{cfg.sim_dir} ({cfg.n_objects:,} objects)")
             state.sim_dir = cfg.sim_dir
             return
-    summary = simulate(cfg.sim_dir, n=cfg.n_objects, anomaly_fraction=cfg.anomaly_fraction, seed=cfg.seed, progress=progress is not None, overwrite=True)
+    summary = simulate(cfg.sim_dir, n=cfg.n_objects, anomaly_fraction=cfg.anomaly_fraction, seed=cfg.seed, progress=progress, overwrite=True)
     report("simulate", f"{summary.n_objects:,} objects, {sum(v for k, v in summary.class_counts.items() if k != 'normal'):,} anomalies, in {summary.elapsed_s:.0f} s")
     state.sim_dir = cfg.sim_dir
 

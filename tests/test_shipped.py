@@ -34,7 +34,7 @@ def simulated(tmp_path_factory):
     from hscanom.simulate.cutouts import cutout_filename
 
     sim = tmp_path_factory.mktemp("sim")
-    simulate(sim, n=N_OBJECTS, anomaly_fraction=0.0, seed=7, progress=False, workers=1)
+    simulate(sim, n=N_OBJECTS, anomaly_fraction=0.0, seed=7, workers=1)
     with open(sim / "labels.csv", newline="") as handle:
         labels = {int(r["object_id"]): r["anomaly_class"] for r in csv.DictReader(handle)}
     pos = {}

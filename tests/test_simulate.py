@@ -34,7 +34,7 @@ SEED = 7
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sim") / "a"
-    simulate(out, n=N, anomaly_fraction=FRACTION, seed=SEED, progress=False, workers=1)
+    simulate(out, n=N, anomaly_fraction=FRACTION, seed=SEED, workers=1)
     return out
 
 
@@ -83,7 +83,7 @@ def _arrays(path: Path) -> list[np.ndarray]:
 
 def test_same_seed_identical_any_worker_count(sim, tmp_path):
     again = tmp_path / "b"
-    simulate(again, n=N, anomaly_fraction=FRACTION, seed=SEED, progress=False, workers=2)
+    simulate(again, n=N, anomaly_fraction=FRACTION, seed=SEED, workers=2)
     for name in ("catalog.csv", "labels.csv", "stars.csv", "simulation.json", "masks/bright_star_masks.reg"):
         assert (sim / name).read_bytes() == (again / name).read_bytes(), name
     files = sorted(p.name for p in (sim / "cutouts").iterdir())
@@ -97,7 +97,7 @@ def test_same_seed_identical_any_worker_count(sim, tmp_path):
 
 def test_different_seed_differs(sim, tmp_path):
     other = tmp_path / "c"
-    simulate(other, n=N, anomaly_fraction=FRACTION, seed=SEED + 1, progress=False, workers=1)
+    simulate(other, n=N, anomaly_fraction=FRACTION, seed=SEED + 1, workers=1)
     assert (sim / "catalog.csv").read_bytes() != (other / "catalog.csv").read_bytes()
     a = sorted((sim / "cutouts").iterdir())[0]
     b = sorted((other / "cutouts").iterdir())[0]
@@ -106,9 +106,9 @@ def test_different_seed_differs(sim, tmp_path):
 
 def test_existing_outputs_are_not_overwritten_silently(sim):
     with pytest.raises(FileExistsError):
-        simulate(sim, n=2, progress=False)
+        simulate(sim, n=2)
     with pytest.raises(ValueError):
-        simulate(sim / "x", n=2, bands=("g", "q"), progress=False)
+        simulate(sim / "x", n=2, bands=("g", "q"))
 
 
 def test_catalog_columns_and_exact_ids(sim, catalog, columns):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from hscanom.cli._common import console, reported_errors
+from hscanom.cli._common import StageBars, console, reported_errors
 
 
 def simulate(
@@ -27,7 +27,9 @@ def simulate(
     with reported_errors(FileExistsError, ValueError):
         from hscanom.simulate import simulate as run
 
-        summary = run(out, n=n, anomaly_fraction=anomaly_fraction, seed=seed, bands=tuple(bands.split(",")), workers=workers, overwrite=overwrite)
+        with StageBars() as bars:
+            summary = run(out, n=n, anomaly_fraction=anomaly_fraction, seed=seed, bands=tuple(bands.split(",")), workers=workers,
+                          overwrite=overwrite, progress=bars)
     console.print(
         f"simulated {summary.n_objects:,} objects (+{summary.n_failing_rows} rows failing a cut), "
         f"{sum(v for k, v in summary.class_counts.items() if k != 'normal'):,} anomalies, "

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 import hscanom
+from hscanom.progress import Progress, counted
 from hscanom.schema.columns import BANDS
 from hscanom.simulate import cuts as cuts_module
 from hscanom.simulate.anomalies import (
@@ -214,44 +214,22 @@ def _mp_context():
     return get_context("spawn")
 
 
-class _PlainBar:
-    """The part of tqdm's interface :func:`_run` uses, as :class:`hscanom.progress.PlainProgress` lines."""
-
-    def __init__(self, total: int):
-        from hscanom.progress import PlainProgress
-
-        self._p = PlainProgress("simulate", total)
-
-    def update(self, n: int = 1) -> None:
-        self._p.advance(n)
-
-    def close(self) -> None:
-        self._p.finish()
-
-
-def _run(specs: list[CutoutSpec], workers: int, progress: bool) -> list[ObjectMeasurement]:
-    from tqdm import tqdm
-
-    context = _mp_context() if workers > 1 else None  # before tqdm starts its monitor thread
-    if progress and not sys.stderr.isatty():  # a log file: plain lines, not tqdm's \r updates
-        bar = _PlainBar(len(specs))
-    else:
-        bar = tqdm(total=len(specs), desc="simulate", unit="obj", disable=not progress, smoothing=0.05)
-    try:
-        if workers <= 1:
-            results = []
-            for spec in specs:
-                results.append(render_object(spec))
-                bar.update()
-            return results
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            results = []
-            for result in pool.map(render_object, specs, chunksize=8):
-                results.append(result)
-                bar.update()
-            return results
-    finally:
-        bar.close()
+def _run(specs: list[CutoutSpec], workers: int, progress: Progress | None) -> list[ObjectMeasurement]:
+    context = _mp_context() if workers > 1 else None
+    tick = counted(progress, "simulate", len(specs)) if progress else None
+    results: list[ObjectMeasurement] = []
+    if workers <= 1:
+        for spec in specs:
+            results.append(render_object(spec))
+            if tick:
+                tick(1)
+        return results
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        for result in pool.map(render_object, specs, chunksize=8):
+            results.append(result)
+            if tick:
+                tick(1)
+    return results
 
 
 @dataclass
@@ -433,7 +411,7 @@ def simulate(
     anomaly_fraction: float = 0.02,
     seed: int = 1,
     bands: tuple[str, ...] = ("g", "r", "i"),
-    progress: bool = True,
+    progress: Progress | None = None,
     *,
     workers: int | None = None,
     overwrite: bool = False,
@@ -447,7 +425,8 @@ def simulate(
             :data:`~hscanom.simulate.anomalies.ANOMALY_CLASSES`.
         seed: random seed; the outputs are a deterministic function of the arguments.
         bands: bands to write cutouts for (subset of g, r, i, z, y).
-        progress: show a progress bar on stderr.
+        progress: called as ``progress("simulate", objects_done, objects_total)`` as cutouts
+            are rendered (:class:`hscanom.progress.Progress`); ``None``: quiet.
         workers: worker processes (default: one per available core, 1 for small runs).
         overwrite: replace the outputs of an earlier run in ``out_dir``.
 
