@@ -27,7 +27,6 @@ from __future__ import annotations
 import re
 import tempfile
 from decimal import Decimal
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +41,7 @@ from hscanom import db
 from hscanom.ingest import pgbinary
 from hscanom.ingest.batches import Reject, close_batch, ingest_batch, record_rejects
 from hscanom.ingest.readers import FALSE_TOKENS, NULL_TOKENS, TRUE_TOKENS, Block, CatalogFileError, open_catalog
+from hscanom.progress import Progress
 from hscanom.schema.columns import HSC_COLUMNS, HSC_COLUMNS_BY_NAME, REQUIRED_COLUMNS, HscColumn
 
 __all__ = ["CatalogFileError", "IngestResult", "ingest_catalog"]
@@ -68,8 +68,6 @@ _INT_RANGES = {"bigint": (-(2**63), 2**63 - 1), "integer": (-(2**31), 2**31 - 1)
 MAX_CHANGED_IDS = 1000
 #: A file of at least 1/BULK_FRACTION of hsc_object's size is a bulk load (indexes rebuilt).
 BULK_FRACTION = 4
-
-ProgressCallback = Callable[[int, int], None]
 
 
 @dataclass
@@ -537,7 +535,7 @@ def ingest_catalog(
     *,
     release: str = "pdr2_wide",
     url: str | None = None,
-    progress: ProgressCallback | None = None,
+    progress: Progress | None = None,
 ) -> IngestResult:
     """Ingest one CAS catalog file into ``hsc_object``.
 
@@ -545,7 +543,8 @@ def ingest_catalog(
         path: CAS CSV (header may start with ``# ``), gzip'd CSV, or FITS binary table.
         release: HSC data release label stored with each row (``data_release``).
         url: database URL (default :func:`hscanom.db.database_url`).
-        progress: called as ``progress(bytes_done, bytes_total)`` after each block.
+        progress: called as ``progress("ingest catalog", bytes_done, bytes_total)`` after each
+            block (:class:`hscanom.progress.Progress`; the units are bytes of the file).
 
     Returns:
         The counts of the load; refused rows are in ``ingest_reject`` under ``batch_id``.
@@ -595,7 +594,7 @@ class _Load:
         self.rejects: list[Reject] = []
         self.n_direct = 0
 
-    def run(self, progress: ProgressCallback | None) -> None:
+    def run(self, progress: Progress | None) -> None:
         cur = self.conn.cursor()
         cur.execute("LOCK TABLE hsc_object IN SHARE ROW EXCLUSIVE MODE")
         cols = ", ".join(f"{_q(c.name)} {'double precision' if c.kind == 'double' else c.kind}" for c in self.known)
@@ -621,7 +620,7 @@ class _Load:
                 for block in self.reader.blocks(self._types()):
                     self._route(block, copy, stage, extra, direct)
                     if progress:
-                        progress(self.reader.bytes_done, self.reader.bytes_total)
+                        progress("ingest catalog", self.reader.bytes_done, self.reader.bytes_total)
                 copy.write(pgbinary.TRAILER)
             stage.write(pgbinary.TRAILER)
             self._copy_file(cur, f"COPY _hsc_stage (line, {names}) FROM STDIN (FORMAT binary)", stage)

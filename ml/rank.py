@@ -72,6 +72,10 @@ ARTEFACT_CLASSES: tuple[str, ...] = ("artefact", "streak", "bright_star", "empty
 #: of the newest complete DCAE run on the same sample when there is one (two detectors).
 DETECTORS = "detectors"
 PRIOR_SCORES = (DETECTORS, "s_anom", "s_disc", "s_gen")
+#: Every label class the explorer stores or the simulator writes (a note names any other).
+KNOWN_CLASSES: frozenset[str] = frozenset(
+    (*INTERESTING_CLASSES, *ARTEFACT_CLASSES, "not_interesting", "other", "normal")
+)
 #: Metadata features from the ``scored_object`` view.
 METADATA_FEATURES = ("g_r", "r_i", "r_eff_arcsec", "ellipticity", "i_blendedness_abs_flux", "log_aperture_cmodel_ratio", "in_bright_star_mask")
 SCORE_FEATURES = ("s_gen_sigma", "s_disc_sigma", "s_anom_sigma")
@@ -464,6 +468,12 @@ def rank(
         params = {**fit.params, "interesting": list(interesting), "features": len(feats.names),
                   "feature_groups": _groups(feats.names), "embedded_fraction": round(feats.embedded, 6), "dcae_run": feats.dcae_run}
         notes = []
+        unknown = sorted({c for c in classes.values() if c not in KNOWN_CLASSES} | (set(interesting) - KNOWN_CLASSES))
+        if unknown:
+            notes.append(
+                f"label class(es) {', '.join(map(repr, unknown))} are not among the known classes (docs/ranking.md); "
+                "labels of a class not in --interesting count as not interesting"
+            )
         left_out = len(classes) - len(pairs)
         if left_out:
             notes.append(f"{left_out:,} labelled object(s) were not scored in run {run_id} and are left out")
@@ -524,7 +534,8 @@ def queue_from(features: Features, relevance: np.ndarray, labelled: np.ndarray, 
     rejects it, which fixes the top of the list fastest); the u sigma term brings anomalous
     objects unlike anything labelled; and because sigma falls around each pick, one batch
     does not spend its labels on ten copies of one kind of object. why is ``relevant`` when
-    the relevance term is the larger, else ``uncertain``. Ties go to the smaller object_id.
+    the pick is also the most relevant object left, ``uncertain`` when the exploration term
+    chose it over a more relevant one. Ties go to the smaller object_id.
 
     Args:
         features: :func:`load_features` of the run.
@@ -553,7 +564,8 @@ def queue_from(features: Features, relevance: np.ndarray, labelled: np.ndarray, 
         explore = beta * u * sigma
         gain = np.where(free, relevance + explore - tie, -np.inf)
         i = int(np.argmax(gain))
-        out.append((int(ids[i]), "relevant" if relevance[i] >= explore[i] else "uncertain"))
+        top = int(np.argmax(np.where(free, relevance - tie, -np.inf)))
+        out.append((int(ids[i]), "relevant" if i == top else "uncertain"))
         free[i] = False
         known.append(i)
     return out

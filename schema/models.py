@@ -496,7 +496,7 @@ class RankingScore(Base):
     ranking_id: Mapped[int] = mapped_column(sa.ForeignKey("ranking.id", ondelete="CASCADE"), primary_key=True)
     object_id: Mapped[int] = mapped_column(sa.ForeignKey("hsc_object.object_id"), primary_key=True)
     relevance: Mapped[float] = mapped_column(sa.Double, comment="Estimated probability-like relevance in [0, 1]")
-    uncertainty: Mapped[float] = mapped_column(sa.Double, comment="Spread of the estimators' votes (0 for labelled objects)")
+    uncertainty: Mapped[float] = mapped_column(sa.Double, comment="Posterior standard deviation of the ranking model (Gaussian process; the spread of the trees' votes in random-forest rankings); 0 for labelled objects")
     rank: Mapped[int] = mapped_column(sa.Integer, comment="1 = most relevant; ties broken by object_id")
     labelled: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false(), comment="The object was in the label set")
 

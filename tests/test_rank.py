@@ -317,3 +317,21 @@ def test_queue_batch_does_not_spend_its_labels_on_copies_of_one_kind():
     assert any(50 <= i < 60 for i in idx[:3])             # ...and reaches the second group within three picks
     # by the unsupervised order alone, the first 10 would all be the artefact group
     assert set(np.argsort(-f.prior)[:10]) == set(range(40, 50))
+
+
+def test_unknown_label_classes_are_named_in_a_note(scored_db, tmp_path):
+    url, cfg, state = scored_db
+    labels = _some_labels(url, state.run_id, cfg, n_each=1)
+    path = tmp_path / "labels.csv"
+    path.write_text("object_id,label\n" + "".join(f"{o},{'Merger' if k in orc.INTERESTING else 'martian'}\n" for o, k in labels.items()))
+    out = CliRunner().invoke(app, ["rank", "--run", str(state.run_id), "--labels", str(path)])
+    assert out.exit_code == 0, out.output
+    text = _text(out)
+    assert "'Merger', 'martian' are not among the known classes" in text and "(0 interesting)" in text
+    assert f"rank queue --run {state.run_id} --ranking" in text
+
+
+def test_a_database_without_the_schema_gets_the_upgrade_hint_not_a_traceback(empty_db_url):
+    out = CliRunner().invoke(app, ["rank", "--run", "1"])
+    assert out.exit_code == 1 and "Traceback" not in out.output
+    assert "run `hscanom db upgrade`" in _text(out) and "score_run" in _text(out)

@@ -124,7 +124,7 @@ def test_report_of_an_uncharacterised_run_says_what_is_missing(scored_db, tmp_pa
     index = build_report(url, state.run_id, tmp_path / "rep", seed=1, progress=lambda *a: steps.append(a))
     out = tmp_path / "rep"
     assert index == out / "index.html"
-    assert [s[0] for s in steps] == list(range(1, len(STEPS) + 1)) and steps[-1] == (len(STEPS), len(STEPS), "page")
+    assert steps == [("report", k, len(STEPS)) for k in range(1, len(STEPS) + 1)]
 
     html, manifest = check_folder(out)
     names = {f["file"] for f in manifest["figures"]}

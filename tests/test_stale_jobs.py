@@ -27,7 +27,7 @@ KILLED_INGEST = textwrap.dedent(
     from hscanom.ingest import readers
     from hscanom.ingest.catalog import ingest_catalog
     readers.CSV_BLOCK_BYTES = 4096
-    ingest_catalog(sys.argv[2], url=sys.argv[1], progress=lambda done, total: os.kill(os.getpid(), signal.SIGKILL))
+    ingest_catalog(sys.argv[2], url=sys.argv[1], progress=lambda stage, done, total: os.kill(os.getpid(), signal.SIGKILL))
     """
 )
 #: A real score worker that claims a batch and is SIGKILLed before scoring it.

@@ -49,7 +49,7 @@ EXTENDED_COLUMNS: tuple[ColumnSpec, ...] = (
 #: Extended-catalog columns added when the run has a ranking (the newest one; manifest "ranking").
 RANKING_COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("relevance", "Relevance in [0, 1] learnt from labels (newest ranking of the run, manifest 'ranking'; docs/ranking.md)"),
-    ColumnSpec("relevance_uncertainty", "Spread of the ranking model's votes (0 for labelled objects)"),
+    ColumnSpec("relevance_uncertainty", "Posterior standard deviation of the ranking model's relevance (0 for labelled objects)"),
     ColumnSpec("relevance_rank", "Rank by relevance (1 = most relevant)"),
 )
 

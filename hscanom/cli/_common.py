@@ -81,12 +81,21 @@ class UserError(Exception):
 @contextmanager
 def reported_errors(*kinds: type[BaseException]) -> Iterator[None]:
     """Print ``UserError`` and the given exception kinds as one red line and exit 1."""
+    import psycopg
+
     try:
         yield
     except (UserError, *kinds) as exc:
         from rich.markup import escape
 
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from None
+    except psycopg.errors.UndefinedTable as exc:  # a database older than the code, or never upgraded
+        from rich.markup import escape
+
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        err_console.print(f"[bold red]error:[/] the database lacks part of hscanom's schema ({escape(first)}): run `hscanom db upgrade`",
+                          highlight=False)
         raise typer.Exit(1) from None
 
 

@@ -72,7 +72,7 @@ def catalog(
             TimeRemainingColumn(), console=console, transient=True,
         ) as bar:
             task = bar.add_task(path.name, total=None)
-            result = ingest_catalog(path, release=release, progress=lambda done, total: bar.update(task, completed=done, total=total))
+            result = ingest_catalog(path, release=release, progress=lambda stage, done, total: bar.update(task, completed=done, total=total))
     _print_catalog(result)
 
 

@@ -36,7 +36,7 @@ def rank(
     labels: str = typer.Option("labels", "--labels", help="'labels' (object_label, the newest label of each object) or a CSV with object_id and label (or anomaly_class)."),
     interesting: str = typer.Option(None, "--interesting", help="Comma-separated label classes that count as interesting (default: merger, tidal_feature, merger_tidal, star_forming_clump, blue_clumpy, blue_core, red_extended)."),
     seed: int = typer.Option(0, "--seed", help="Seed recorded with the ranking (the fit is deterministic: same labels = same ranking)."),
-    prior: str = typer.Option(None, "--prior", help="Unsupervised score the ranking starts from: detectors (default: s_anom, averaged in rank with the DCAE's s_anom when the sample has a DCAE run), s_anom, s_disc or s_gen."),
+    prior: str = typer.Option("detectors", "--prior", help="Unsupervised score the ranking starts from: detectors (default: s_anom, averaged in rank with the DCAE's s_anom when the sample has a DCAE run), s_anom, s_disc or s_gen."),
 ) -> None:
     """Fit relevance on the labelled objects and write a new, immutable ranking of every scored object.
 
@@ -59,10 +59,10 @@ def rank(
         console.print(f"[yellow]note:[/] {note}", highlight=False)
     verb = "the same as stored ranking" if result.reused else "stored as ranking"
     console.print(
-        f"run {result.run_id}: {result.n_objects:,} objects ranked from {result.n_labels:,} labels "
+        f"run {result.run_id}: {result.n_objects:,} objects ranked from {result.n_labels:,} label{'' if result.n_labels == 1 else 's'} "
         f"({result.n_interesting:,} interesting), model {result.model}; {verb} {result.ranking_id}"
     )
-    console.print(f"next: hscanom rank queue --run {run}   |   hscanom sql run top-ranked -p ranking_id={result.ranking_id}")
+    console.print(f"next: hscanom rank queue --run {run} --ranking {result.ranking_id}   |   hscanom sql run top-ranked -p ranking_id={result.ranking_id}")
 
 
 @app.command("queue")

@@ -31,5 +31,5 @@ def report(
         url = db.database_url()
         out_dir = out or Settings.from_env().home / "reports" / f"run-{run}"
         with progress_bar("report", len(STEPS)) as advance:
-            index = build_report(url, run, out_dir, seed=seed, progress=lambda done, total, step: advance(1, step))
+            index = build_report(url, run, out_dir, seed=seed, progress=lambda stage, done, total: advance(1))
     console.print(f"report of score run {run}: {index}")

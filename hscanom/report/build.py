@@ -392,7 +392,8 @@ def build_report(url: str, run_id: int, out_dir: Path, *, seed: int = 0, progres
     Args:
         url: libpq URL of the database.
         seed: seed of every random choice (objects shown, latent vectors).
-        progress: called after each of the :data:`STEPS` as ``progress(done, total, step)``.
+        progress: called after each of the :data:`STEPS` as ``progress("report", done, total)``
+            (:class:`hscanom.progress.Progress`).
 
     Raises:
         ReportError: unknown run, a run without scores, or ``out_dir`` holding something else.
@@ -409,7 +410,7 @@ def build_report(url: str, run_id: int, out_dir: Path, *, seed: int = 0, progres
         nonlocal done
         done += 1
         if progress:
-            progress(done, len(STEPS), name)
+            progress("report", done, len(STEPS))
 
     try:
         with db.connect(url) as conn:

@@ -10,11 +10,12 @@
 --   rank (integer): 1 = most relevant.
 --   object_id (bigint): HSC object id.
 --   relevance (float8): relevance in [0, 1].
---   uncertainty (float8): spread of the ranking model's votes (0 for labelled objects).
+--   uncertainty (float8): the ranking model's posterior standard deviation (0 for labelled objects).
 --   labelled (boolean): the object was in the ranking's label set.
 --   label (text): its newest object_label label, if any.
 --   ra (float8): right ascension [deg].
 --   dec (float8): declination [deg].
+--   s_anom_sigma (float8): normalised anomaly score [sigma].
 --   s_disc_sigma (float8): normalised discriminator score [sigma].
 --   s_gen_sigma (float8): normalised generator score [sigma].
 --   i_cmodel_mag (float8): i-band CModel magnitude [mag].
@@ -27,7 +28,7 @@
 --   in_bright_star_mask (boolean): inside a bright-star mask region (newest mask version).
 SELECT rs.rank, rs.object_id, rs.relevance, rs.uncertainty, rs.labelled,
        (SELECT l.label FROM object_label l WHERE l.object_id = rs.object_id ORDER BY l.created_at DESC, l.id DESC LIMIT 1) AS label,
-       s.ra, s.dec, s.s_disc_sigma, s.s_gen_sigma, s.i_cmodel_mag, s.r_eff_arcsec, s.ellipticity,
+       s.ra, s.dec, s.s_anom_sigma, s.s_disc_sigma, s.s_gen_sigma, s.i_cmodel_mag, s.r_eff_arcsec, s.ellipticity,
        s.i_blendedness_abs_flux, s.g_r, s.r_i, s.log_aperture_cmodel_ratio, s.in_bright_star_mask
   FROM ranking_score rs
   JOIN ranking r ON r.id = rs.ranking_id
