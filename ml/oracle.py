@@ -192,8 +192,8 @@ def evaluate_oracle(
     full = read_truth_csv(truth or oracle)
     with db.connect(url) as conn:
         feats = ranking.load_features(conn, run_id, prior_score=prior_score)
-        unsupervised = {name: ranking.load_features(conn, run_id, prior_score=name).prior
-                        for name in ("s_disc", "s_anom") if name != feats.prior_score and _has_score(conn, run_id, name)}
+        unsupervised = {name: ranking.score_values(conn, run_id, name, feats.object_ids) for name in ("s_disc", "s_anom") if name != feats.prior_score}
+    unsupervised = {name: values for name, values in unsupervised.items() if not np.isnan(values).all()}  # a DCAE run has no s_disc
     design = ranking.design_matrix(feats)
     source = f"oracle {asker.path.resolve()} sha256:{sha256_file(asker.path)}"
     known: dict[int, str] = {}
@@ -244,10 +244,6 @@ def evaluate_oracle(
                 (evaluation_id, run_id, score, n_obj, m["n_true"], m["roc_auc"], m["average_precision"]),
             )
     return OracleResult(evaluation_id, run_id, table, {"score": reference, **baseline}, notes, baselines)
-
-
-def _has_score(conn: psycopg.Connection, run_id: int, score: str) -> bool:
-    return conn.execute(f"SELECT EXISTS (SELECT 1 FROM anomaly_score WHERE run_id = %s AND {score} IS NOT NULL)", (run_id,)).fetchone()[0]
 
 
 def active_learning_evaluations(conn: psycopg.Connection, run_id: int) -> list[tuple[int, dict]]:

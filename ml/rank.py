@@ -57,6 +57,8 @@ import psycopg
 
 from hscanom import db
 from hscanom.checksum import sha256_file
+from hscanom.schema.models import OBJECT_LABELS
+from hscanom.scores import SCORES
 
 #: Label classes that count as interesting by default: the explorer's tags for the paper's
 #: classes (merger, tidal_feature, star_forming_clump, blue_core, red_extended) and the
@@ -72,10 +74,9 @@ ARTEFACT_CLASSES: tuple[str, ...] = ("artefact", "streak", "bright_star", "empty
 #: of the newest complete DCAE run on the same sample when there is one (two detectors).
 DETECTORS = "detectors"
 PRIOR_SCORES = (DETECTORS, "s_anom", "s_disc", "s_gen")
-#: Every label class the explorer stores or the simulator writes (a note names any other).
-KNOWN_CLASSES: frozenset[str] = frozenset(
-    (*INTERESTING_CLASSES, *ARTEFACT_CLASSES, "not_interesting", "other", "normal")
-)
+#: Every label class the explorer stores (``object_label``'s CHECK) or the simulator writes
+#: (a note names any other).
+KNOWN_CLASSES: frozenset[str] = frozenset((*OBJECT_LABELS, *INTERESTING_CLASSES, *ARTEFACT_CLASSES, "normal"))
 #: Metadata features from the ``scored_object`` view.
 METADATA_FEATURES = ("g_r", "r_i", "r_eff_arcsec", "ellipticity", "i_blendedness_abs_flux", "log_aperture_cmodel_ratio", "in_bright_star_mask")
 SCORE_FEATURES = ("s_gen_sigma", "s_disc_sigma", "s_anom_sigma")
@@ -294,6 +295,21 @@ def load_features(conn: psycopg.Connection, run_id: int, *, prior_score: str | N
     elif prior_score == DETECTORS:
         prior_score = "s_anom"  # one detector: its own score
     return Features(ids, x, names, prior, prior_score, float(have.mean()), dcae)
+
+
+def score_values(conn: psycopg.Connection, run_id: int, score: str, object_ids: np.ndarray) -> np.ndarray:
+    """The raw ``score`` (s_gen, s_disc or s_anom) of run ``run_id``'s objects, float64 aligned
+    with ``object_ids`` (NaN where NULL): the values :func:`load_features` ranks by when
+    ``prior_score=score``, without reading the features."""
+    if score not in SCORES:
+        raise RankError(f"score must be one of {', '.join(SCORES)}, got {score!r}")
+    index = {int(o): i for i, o in enumerate(object_ids)}
+    out = np.full(len(object_ids), np.nan)
+    for oid, value in conn.execute(f"SELECT object_id, {score} FROM scored_object WHERE run_id = %s", (run_id,)):
+        i = index.get(int(oid))
+        if i is not None and value is not None:
+            out[i] = float(value)
+    return out
 
 
 def describe_prior(features: Features) -> str:

@@ -319,8 +319,8 @@ def score(
         work(on_batch=on_batch)
     with db.connect(url, autocommit=True) as conn:
         complete = jobs.finish_run_if_done(conn, run_id)
-    high = high_anomaly_sample(url, run_id) if complete else None
-    own = METHODS.get(method, "s_disc")
+    own = METHODS[method]  # _method_run refused any other method
+    high = high_anomaly_sample(url, run_id, score=own) if complete else None
     with db.connect(url) as conn:
         n_scored, n_high = conn.execute(
             f"SELECT count(*), count(*) FILTER (WHERE {own}_sigma > 3) FROM anomaly_score_normalized WHERE run_id = %s", (run_id,)
