@@ -48,6 +48,10 @@ class WganConfig:
             residual within it plus ``artefact_weight`` times the residual in excess of
             ``artefact_threshold`` anywhere; s_disc sums the critic-feature residual of the
             feature cells whose centres lie within it.
+        score_pixel_radius: radius [pixels] of the aperture s_gen sums the pixel residual in,
+            when it should differ from ``score_radius`` (0: the same). The ``demo`` preset
+            sums pixels within 6 px (1") and critic cells within 12 px: a 6 x 6 feature map
+            of a 96-px stamp has no cell centre within 6 px (docs/demo-model.md, "Scores").
         artefact_threshold: per-pixel, per-channel residual (image units, [0, 1]) above which
             a pixel outside the aperture counts (only with ``score_radius`` > 0).
         artefact_weight: weight of that term in s_gen (only with ``score_radius`` > 0).
@@ -75,6 +79,7 @@ class WganConfig:
     kernel: int = 5
     precision: str = "float32"
     score_radius: float = 0.0
+    score_pixel_radius: float = 0.0
     artefact_threshold: float = 0.3
     artefact_weight: float = 0.1
 
@@ -85,6 +90,15 @@ class WganConfig:
             raise ValueError(f"upsample must be 'transpose' or 'resize', got {self.upsample!r}")
         if self.precision not in ("float32", "mixed_bfloat16", "mixed_float16"):
             raise ValueError(f"precision must be float32, mixed_bfloat16 or mixed_float16, got {self.precision!r}")
+        if self.score_pixel_radius < 0 or self.score_radius < 0:
+            raise ValueError(f"score radii must be >= 0, got score_radius {self.score_radius}, score_pixel_radius {self.score_pixel_radius}")
+        if self.score_pixel_radius and not self.score_radius:
+            raise ValueError("score_pixel_radius needs a score_radius > 0 (the paper's whole-image scores have no aperture)")
+
+    @property
+    def pixel_radius(self) -> float:
+        """Radius [pixels] of the s_gen aperture: ``score_pixel_radius``, else ``score_radius``."""
+        return self.score_pixel_radius or self.score_radius
 
     @property
     def feature_shape(self) -> tuple[int, int, int]:
@@ -105,6 +119,7 @@ PRESETS: dict[str, WganConfig] = {
     "demo": WganConfig(
         width=16, kernel=3, upsample="resize", precision="mixed_bfloat16", learning_rate=2e-4,
         iterations=700, checkpoint_every=100, encoder_steps=300, encoder_learning_rate=1e-3, score_radius=12.0,
+        score_pixel_radius=6.0,
     ),
     "test": WganConfig(width=4, batch_size=8, iterations=6, checkpoint_every=3, encoder_steps=6, encoder_learning_rate=1e-3),
 }

@@ -32,14 +32,16 @@ def score_terms(x, reconstruction, features_x, features_rec, cfg):
     """The anomaly scores of a fitted reconstruction, as ``cfg`` defines them.
 
     With ``cfg.score_radius == 0`` they are :func:`anomaly_terms` (the paper's: sums over the
-    whole image and the whole critic feature map). With a radius R > 0 (the ``demo`` preset,
-    R = 12 pixels = 2"), for an image centred on its object (as packing centres it)::
+    whole image and the whole critic feature map). With a radius R > 0 (the ``demo`` preset:
+    R = 12 pixels = 2", R_pix = 6 pixels = 1"), for an image centred on its object (as packing
+    centres it)::
 
-        s_gen  = sum_{r <= R} |x - G(z)|  +  w * sum_all max(|x - G(z)| - t, 0)
+        s_gen  = sum_{r <= R_pix} |x - G(z)|  +  w * sum_all max(|x - G(z)| - t, 0)
         s_disc = sum over the feature cells whose centres lie within R of the centre of |d(x) - d(G(z))|
         s_anom = (1 - lambda) * s_gen + lambda * s_disc
 
-    with t = ``cfg.artefact_threshold`` and w = ``cfg.artefact_weight``; r is measured from the
+    with t = ``cfg.artefact_threshold``, w = ``cfg.artefact_weight`` and R_pix =
+    ``cfg.pixel_radius`` (``score_pixel_radius``, else R); r is measured from the
     image centre ((H - 1) / 2, (W - 1) / 2), cell centres at (k + 1/2) H / h - 1/2. Why: a
     96 x 96 stamp is ~97% sky, and the sky noise and unrelated neighbours dominate whole-image
     sums, hiding the residual of the object itself (a blue core, clumps, a wrong colour:
@@ -56,7 +58,7 @@ def score_terms(x, reconstruction, features_x, features_rec, cfg):
     if not cfg.score_radius:
         return anomaly_terms(x, reconstruction, features_x, features_rec, cfg.lambda_anom)
     residual = tf.abs(x - reconstruction)
-    pixel_mask = tf.constant(_disc_mask(x.shape[1], x.shape[2], x.shape[1], cfg.score_radius)[None, :, :, None])
+    pixel_mask = tf.constant(_disc_mask(x.shape[1], x.shape[2], x.shape[1], cfg.pixel_radius)[None, :, :, None])
     cell_mask = tf.constant(_disc_mask(features_x.shape[1], features_x.shape[2], x.shape[1], cfg.score_radius)[None, :, :, None])
     s_gen = tf.reduce_sum(residual * pixel_mask, axis=[1, 2, 3]) + cfg.artefact_weight * tf.reduce_sum(
         tf.nn.relu(residual - cfg.artefact_threshold), axis=[1, 2, 3]

@@ -87,11 +87,14 @@ def get(conn: psycopg.Connection, model_id: int, kind: str | None = None) -> Mod
     return record
 
 
-def find(conn: psycopg.Connection, kind: str, directory: Path, parent_model_id: int | None = None) -> int | None:
-    """Id of the registered model of ``kind`` trained in ``directory``, if any."""
+def find(
+    conn: psycopg.Connection, kind: str, directory: Path, parent_model_id: int | None = None, cfg: WganConfig | None = None
+) -> int | None:
+    """Id of the newest registered model of ``kind`` trained in ``directory`` (and registered with ``cfg``, if given)."""
     row = conn.execute(
-        "SELECT id FROM model WHERE kind = %s AND checkpoint_uri = %s AND parent_model_id IS NOT DISTINCT FROM %s ORDER BY id DESC LIMIT 1",
-        (kind, str(directory), parent_model_id),
+        "SELECT id FROM model WHERE kind = %s AND checkpoint_uri = %s AND parent_model_id IS NOT DISTINCT FROM %s "
+        "AND (%s::jsonb IS NULL OR config = %s::jsonb) ORDER BY id DESC LIMIT 1",
+        (kind, str(directory), parent_model_id, *[json.dumps(cfg.to_dict()) if cfg else None] * 2),
     ).fetchone()
     return row[0] if row else None
 

@@ -239,6 +239,7 @@ def score_params(cfg: WganConfig, encoder_id: int, batch_size: int, precision: s
         "image_size": cfg.image_size,
         "score_radius": cfg.score_radius,
         **({"artefact_threshold": cfg.artefact_threshold, "artefact_weight": cfg.artefact_weight} if cfg.score_radius else {}),
+        **({"score_pixel_radius": cfg.score_pixel_radius} if cfg.score_pixel_radius else {}),
     }
 
 

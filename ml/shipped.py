@@ -101,8 +101,10 @@ def install(url: str, home: Path, model: ShippedModel | None = None) -> tuple[in
     """Copy, verify and register the shipped model; returns (wgan id, encoder id).
 
     The files go to ``home/models/shipped-<name>-<first 10 hex of the WGAN sha256>/`` (the
-    WGAN) and its ``encoder/`` subfolder. Rows already registered for that folder are
-    reused (after :func:`hscanom.ml.registry.get` has re-verified their weights).
+    WGAN) and its ``encoder/`` subfolder. Rows already registered for that folder with the
+    manifest's configuration are reused (after :func:`hscanom.ml.registry.get` has re-verified
+    their weights); a manifest whose configuration changed (its scoring settings, say) gets
+    new rows, so that runs scored under the old one keep the model they were scored with.
 
     Raises:
         FileNotFoundError, ValueError: as :meth:`ShippedModel.verify`.
@@ -120,12 +122,12 @@ def install(url: str, home: Path, model: ShippedModel | None = None) -> tuple[in
     cfg = model.config
     provenance = {"shipped": True, "source": str(model.directory), "training": manifest["training"]}
     with psycopg.connect(url, autocommit=True) as conn:
-        wgan_id = registry.find(conn, "wgan", wgan_dir)
+        wgan_id = registry.find(conn, "wgan", wgan_dir, cfg=cfg)
         if wgan_id is None:
             metrics = {**provenance, "final_losses": manifest["training"].get("final_losses", {})}
             wgan_id = registry.register(conn, "wgan", cfg, wgan_dir, sample_id=None, metrics=metrics)
         registry.get(conn, wgan_id, "wgan")
-        encoder_id = registry.find(conn, "encoder", encoder_dir, parent_model_id=wgan_id)
+        encoder_id = registry.find(conn, "encoder", encoder_dir, parent_model_id=wgan_id, cfg=cfg)
         if encoder_id is None:
             metrics = {**provenance, "final_loss": manifest["training"].get("encoder_final_loss")}
             encoder_id = registry.register(conn, "encoder", cfg, encoder_dir, sample_id=None, metrics=metrics, parent_model_id=wgan_id)

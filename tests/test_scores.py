@@ -26,14 +26,20 @@ def test_radius_zero_is_the_papers_whole_image_score():
     np.testing.assert_allclose(got[0], np.abs(x - rec).sum((1, 2, 3)), rtol=1e-5)
 
 
-def test_aperture_scores_by_hand():
-    """96-pixel image, R = 12: centre (47.5, 47.5); feature cells 16 px, centres 7.5, 23.5, ... 87.5."""
-    cfg = preset("demo")
+@pytest.mark.parametrize("pixel_radius", [6.0, 0.0])
+def test_aperture_scores_by_hand(pixel_radius):
+    """96-pixel image, R = 12 (critic cells) and R_pix = 6 (the demo's) or 12 (0: the same).
+
+    Centre (47.5, 47.5); feature cells 16 px, centres 7.5, 23.5, ... 87.5.
+    """
+    cfg = preset("demo", score_pixel_radius=pixel_radius)
     assert cfg.score_radius == 12 and cfg.artefact_threshold == 0.3 and cfg.artefact_weight == 0.1
+    assert preset("demo").pixel_radius == 6.0 and cfg.pixel_radius == (pixel_radius or 12.0)
     x = np.zeros((1, 96, 96, 3), np.float32)
     rec = np.zeros_like(x)
     rec[0, 47, 47, 0] = 0.2   # inside the aperture, below the threshold: counts 0.2
-    rec[0, 47, 59, 1] = 0.25  # distance 11.5: inside: 0.25
+    rec[0, 47, 53, 1] = 0.3   # distance 5.5: inside both: 0.3
+    rec[0, 47, 59, 1] = 0.25  # distance 11.5: inside R = 12 only: 0.25 there, else 0
     rec[0, 47, 61, 1] = 0.25  # distance 13.5: outside and below the threshold: 0
     rec[0, 5, 5, 2] = 0.8     # far outside, above the threshold: 0.1 * (0.8 - 0.3) = 0.05
     rec[0, 50, 50, 2] = 0.5   # inside and above: 0.5 + 0.1 * 0.2 = 0.52
@@ -43,7 +49,7 @@ def test_aperture_scores_by_hand():
     fr[0, 3, 3, 1] = -2.0  # inside
     fr[0, 1, 2, 2] = 5.0   # cell centre (23.5, 39.5): distance 25.3, outside
     s_gen, s_disc, s_anom = _terms(cfg, x, rec, fx, fr)
-    assert s_gen[0] == pytest.approx(0.2 + 0.25 + 0.05 + 0.52, abs=1e-5)
+    assert s_gen[0] == pytest.approx(0.2 + 0.3 + (0.25 if cfg.pixel_radius == 12 else 0.0) + 0.05 + 0.52, abs=1e-5)
     assert s_disc[0] == pytest.approx(3.0, abs=1e-6)
     assert s_anom[0] == pytest.approx(0.7 * s_gen[0] + 0.3 * 3.0, abs=1e-5)
 
@@ -53,6 +59,8 @@ def test_config_refuses_unknown_choices():
         WganConfig(upsample="bilinear")
     with pytest.raises(ValueError, match="precision"):
         WganConfig(precision="float16")
+    with pytest.raises(ValueError, match="score_pixel_radius needs a score_radius"):
+        WganConfig(score_pixel_radius=6.0)
 
 
 def test_demo_generator_upsamples_without_transposed_convolutions():

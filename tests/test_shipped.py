@@ -92,6 +92,18 @@ def test_install_registers_verified_models_once(model, db_url, tmp_path):
     assert json.loads(json.dumps(encoder.metrics))["shipped"] is True
 
 
+def test_a_changed_manifest_config_is_registered_anew(model, db_url, tmp_path):
+    """Runs scored under the old configuration keep the model row they were scored with."""
+    old = shipped.ShippedModel(model.directory, {**model.manifest, "config": {**model.manifest["config"], "score_pixel_radius": 0.0}})
+    old_ids = shipped.install(db_url, tmp_path, old)
+    new_ids = shipped.install(db_url, tmp_path, model)
+    assert new_ids != old_ids and shipped.install(db_url, tmp_path, old) == old_ids
+    with psycopg.connect(db_url) as conn:
+        assert registry.get(conn, old_ids[0]).config["score_pixel_radius"] == 0.0
+        assert registry.get(conn, new_ids[0]).config == model.manifest["config"]
+        assert registry.encoder_of(conn, new_ids[0]) == new_ids[1]
+
+
 def test_shipped_model_reconstructs_simulated_galaxies(model, simulated):
     """Scores of unseen simulated galaxies are finite, and reconstructions keep each channel's central flux."""
     from hscanom.ml.score import Scorer
