@@ -7,8 +7,8 @@ WGAN run:
 1. embeds every scored object (``hscanom characterize --all``; nothing to do if done);
 2. runs :func:`hscanom.ml.oracle.evaluate_oracle` with the simulator's ``labels.csv``:
    ``--rounds`` rounds of ``--per-round`` labels from the queue, starting from the
-   unsupervised s_anom ranking (round 0); the rankings by s_disc alone and by s_anom alone
-   are measured in the same call (the baselines);
+   unsupervised ranking (round 0: the default prior, WGAN s_gen + DCAE s_anom); the
+   rankings by s_disc, s_anom and s_gen alone are measured in the same call (the baselines);
 3. prints per round ROC AUC (interesting vs rest), average precision, precision and recall
    in the top 1% and top N (N = truly interesting objects), artefacts in the top N, and the
    ratio of the last round to the s_disc baseline, then checks the issue's targets
@@ -47,7 +47,7 @@ def bench_home(home: Path, rounds: int, per_round: int, seed: int) -> bool:
     import psycopg
 
     from hscanom import db
-    from hscanom.ml.characterize import embed_all
+    from hscanom.ml.characterize import CharacterizeError, embed_all
     from hscanom.ml.oracle import evaluate_oracle
 
     url = db.database_url()
@@ -59,7 +59,10 @@ def bench_home(home: Path, rounds: int, per_round: int, seed: int) -> bool:
     run = row[0]
     truth = home / "simulation" / "labels.csv"
     started = time.perf_counter()
-    every = embed_all(url, run)
+    try:
+        every = embed_all(url, run)
+    except CharacterizeError as exc:
+        raise SystemExit(f"{home}: {exc}") from None
     embedded_s = time.perf_counter() - started
     started = time.perf_counter()
     result = evaluate_oracle(url, run, truth, rounds=rounds, per_round=per_round, seed=seed)

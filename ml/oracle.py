@@ -1,8 +1,9 @@
 """A simulated astronomer: measure what a few labels do to a ranking (``hscanom evaluate --oracle``).
 
 :func:`evaluate_oracle` starts from the unsupervised ranking of a run (zero labels: the
-order of the ranking's prior score, by default the two detectors' s_anom) and, each round, asks an :class:`Oracle` for the classes of the objects in the
-labelling queue (:func:`hscanom.ml.rank.queue_from`), adds them to its label set, and ranks
+order of the ranking's prior score, by default the two detectors' best scores, WGAN s_gen
+and DCAE s_anom) and, each round, asks an :class:`Oracle` for the classes of the objects in
+the labelling queue (:func:`hscanom.ml.rank.queue_from`), adds them to its label set, and ranks
 again (:func:`hscanom.ml.rank.rank`, a new immutable ``ranking`` each round). After every
 round (round 0 = before any label) it scores the ranking against the full truth:
 
@@ -22,7 +23,7 @@ kind ``active_learning``, rounds, per_round, seed, the interesting and artefact 
 ranking ids, and per round every figure) and one ``evaluation_metric`` row per round with
 ``score`` = ``relevance_round<k>``, ``anomaly_class`` = ``interesting``, ``roc_auc`` and
 ``average_precision`` (the 3-sigma columns stay NULL: a ranking has no sigma), beside a row
-for each unsupervised baseline (the prior, ``s_disc`` and ``s_anom`` alone; class ``interesting``).
+for each unsupervised baseline (the prior, ``s_disc``, ``s_anom`` and ``s_gen`` alone; class ``interesting``).
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ class OracleResult:
     baseline: dict
     notes: list[str] = field(default_factory=list)
     baselines: dict[str, dict] = field(default_factory=dict)
-    """Figures of each unsupervised ranking (the prior, ``s_disc`` and ``s_anom`` alone); ``baseline`` is s_disc's."""
+    """Figures of each unsupervised ranking (the prior, ``s_disc``, ``s_anom`` and ``s_gen`` alone); ``baseline`` is s_disc's."""
 
 
 def ranking_metrics(relevance: np.ndarray, object_ids: np.ndarray, classes: dict[int, str], interesting, artefacts) -> dict:
@@ -192,7 +193,7 @@ def evaluate_oracle(
     full = read_truth_csv(truth or oracle)
     with db.connect(url) as conn:
         feats = ranking.load_features(conn, run_id, prior_score=prior_score)
-        unsupervised = {name: ranking.score_values(conn, run_id, name, feats.object_ids) for name in ("s_disc", "s_anom") if name != feats.prior_score}
+        unsupervised = {name: ranking.score_values(conn, run_id, name, feats.object_ids) for name in ("s_disc", "s_anom", "s_gen") if name != feats.prior_score}
     unsupervised = {name: values for name, values in unsupervised.items() if not np.isnan(values).all()}  # a DCAE run has no s_disc
     design = ranking.design_matrix(feats)
     source = f"oracle {asker.path.resolve()} sha256:{sha256_file(asker.path)}"

@@ -16,9 +16,11 @@ Relevance (:func:`fit_relevance`), after Astronomaly's idea that a few labels sh
 the anomaly score rather than replace it (Lochner & Bassett 2021, sec. 2.4):
 
 * the **prior** u is the percentile rank of the unsupervised anomaly score in [0, 1] (ties
-  share a value). By default (``detectors``) that is the run's s_anom, the paper's anomaly
-  score, averaged with the percentile rank of the DCAE's s_anom when a complete DCAE run on
-  the same sample exists: the two detectors fail on different classes;
+  share a value). By default (``detectors``) that is each detector's best score: the WGAN
+  run's s_gen (its best score in ``bench/bench_detect.py``: overall ROC AUC 0.977 against
+  s_anom's 0.957 on the tuning seed 1000, docs/evaluation.md) -- a DCAE run's s_anom --
+  averaged with the percentile rank of the DCAE's s_anom when a complete DCAE run on the
+  same sample exists: the two detectors fail on different classes;
 * with labels (of one kind or both), a **Gaussian process** regression (scikit-learn, fixed
   kernel 0.25 RBF(l), noise 0.01, prior mean m0 = 0.5 = "undecided") of the labels (1
   interesting, 0 not) on a low-dimensional design (:func:`design_matrix`: the scores and
@@ -70,9 +72,12 @@ INTERESTING_CLASSES: tuple[str, ...] = (
 )
 #: Artefact classes (counted in the top N by :mod:`hscanom.ml.oracle`).
 ARTEFACT_CLASSES: tuple[str, ...] = ("artefact", "streak", "bright_star", "empty_noise", "bad_deblend")
-#: The default prior: the run's s_anom, its percentile rank averaged with that of the s_anom
-#: of the newest complete DCAE run on the same sample when there is one (two detectors).
+#: The default prior: the run's own best score (a WGAN run's s_gen, a DCAE run's s_anom), its
+#: percentile rank averaged with that of the s_anom of the newest complete DCAE run on the
+#: same sample when there is one (two detectors).
 DETECTORS = "detectors"
+#: A run's own score in the ``detectors`` prior, by method.
+DETECTOR_SCORE = {"wgan": "s_gen", "dcae": "s_anom"}
 PRIOR_SCORES = (DETECTORS, "s_anom", "s_disc", "s_gen")
 #: Every label class the explorer stores (``object_label``'s CHECK) or the simulator writes
 #: (a note names any other).
@@ -230,10 +235,11 @@ def load_features(conn: psycopg.Connection, run_id: int, *, prior_score: str | N
     """The feature matrix of every object scored in ``run_id`` (see the module docstring).
 
     Args:
-        prior_score: ``detectors`` (default): the run's s_anom (the paper's anomaly score; a
-            DCAE run's aperture score), averaged in percentile rank with the s_anom of the
-            newest complete DCAE run on the same sample when the run is a WGAN run and
-            there is one; or ``s_anom``, ``s_disc``, ``s_gen`` alone.
+        prior_score: ``detectors`` (default): the run's own best score
+            (:data:`DETECTOR_SCORE`: a WGAN run's s_gen, a DCAE run's aperture s_anom),
+            averaged in percentile rank with the s_anom of the newest complete DCAE run on
+            the same sample when the run is a WGAN run and there is one; or ``s_anom``,
+            ``s_disc``, ``s_gen`` alone.
 
     Raises:
         LookupError: no such run. RankError: the run is not complete, or has no such score.
@@ -245,7 +251,7 @@ def load_features(conn: psycopg.Connection, run_id: int, *, prior_score: str | N
     dcae = conn.execute(
         "SELECT max(id) FROM score_run WHERE sample_id = %s AND method = 'dcae' AND status = 'complete' AND id <> %s", (sample_id, run_id)
     ).fetchone()[0] if method == "wgan" else None
-    own = "s_anom" if prior_score == DETECTORS else prior_score
+    own = DETECTOR_SCORE.get(method, "s_anom") if prior_score == DETECTORS else prior_score
     cols = ", ".join(f"o.{c}" for c in (*SCORE_FEATURES, *METADATA_FEATURES))
     rows = conn.execute(
         f"SELECT o.object_id, o.{own}, {cols} FROM scored_object o WHERE o.run_id = %s ORDER BY o.object_id", (run_id,)
@@ -293,7 +299,7 @@ def load_features(conn: psycopg.Connection, run_id: int, *, prior_score: str | N
     if prior_score == DETECTORS and dcae is not None:  # the two detectors' ranks, averaged
         prior = (prior_relevance(prior) + prior_relevance(x[:, names.index("dcae_s_anom_sigma")])) / 2
     elif prior_score == DETECTORS:
-        prior_score = "s_anom"  # one detector: its own score
+        prior_score = own  # one detector: its own score
     return Features(ids, x, names, prior, prior_score, float(have.mean()), dcae)
 
 
@@ -313,9 +319,9 @@ def score_values(conn: psycopg.Connection, run_id: int, score: str, object_ids: 
 
 
 def describe_prior(features: Features) -> str:
-    """The prior in words: ``s_anom``, or ``s_anom + DCAE run N s_anom (mean percentile)``."""
+    """The prior in words: ``s_gen``, or ``s_gen + DCAE run N s_anom (mean percentile)``."""
     if features.prior_score == DETECTORS:
-        return f"s_anom + DCAE run {features.dcae_run} s_anom (mean percentile)"
+        return f"{DETECTOR_SCORE['wgan']} + DCAE run {features.dcae_run} s_anom (mean percentile)"
     return features.prior_score
 
 

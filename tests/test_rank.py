@@ -54,11 +54,11 @@ def test_zero_labels_rank_is_the_unsupervised_order(scored_db):
     run = state.run_id
     out = CliRunner().invoke(app, ["rank", "--run", str(run)])
     assert out.exit_code == 0, out.output
-    assert "from 0 labels" in _text(out) and "model prior" in _text(out) and "unsupervised s_anom order" in _text(out)
+    assert "from 0 labels" in _text(out) and "model prior" in _text(out) and "unsupervised s_gen order" in _text(out)
     with psycopg.connect(url) as conn:
         ranking_id, n_labels, model = conn.execute("SELECT id, n_labels, model FROM ranking WHERE run_id = %s", (run,)).fetchone()
         expected = [r[0] for r in conn.execute(
-            "SELECT object_id FROM anomaly_score WHERE run_id = %s ORDER BY s_anom DESC, object_id", (run,))]
+            "SELECT object_id FROM anomaly_score WHERE run_id = %s ORDER BY s_gen DESC, object_id", (run,))]
     rows = _ranking(url, ranking_id)
     assert (n_labels, model) == (0, "prior")
     assert [r[0] for r in rows] == expected
@@ -180,7 +180,7 @@ def test_oracle_rounds_are_stored_and_never_read_unlabelled_truth(scored_db, tmp
     assert len(asked) == len(set(asked)) == 10
     table = result.rounds
     assert list(table["round"]) == [0, 1, 2] and list(table["n_labels"]) == [0, 5, 10]
-    assert table.loc[0, "roc_auc"] == pytest.approx(result.baselines["s_anom"]["roc_auc"])  # round 0 is the s_anom ranking
+    assert table.loc[0, "roc_auc"] == pytest.approx(result.baselines["s_gen"]["roc_auc"])  # round 0 is the s_gen ranking (one detector: the WGAN's best score)
     assert result.baseline == {"score": "s_disc", **result.baselines["s_disc"]}  # measured beside it
     assert table.loc[2, "roc_auc"] > table.loc[0, "roc_auc"]
 
@@ -201,7 +201,7 @@ def test_oracle_rounds_are_stored_and_never_read_unlabelled_truth(scored_db, tmp
     first, second = (e[1]["per_round_figures"] for e in evaluations)
     strip = lambda rows: [{k: v for k, v in r.items() if k != "ranking_id"} for r in rows]  # noqa: E731
     assert strip(first) == strip(second)  # the poison was never read
-    assert [m[0] for m in metrics] == ["relevance_round0", "relevance_round1", "relevance_round2", "s_anom", "s_disc"]
+    assert [m[0] for m in metrics] == ["relevance_round0", "relevance_round1", "relevance_round2", "s_anom", "s_disc", "s_gen"]
     assert {m[1] for m in metrics} == {"interesting"}
 
 

@@ -36,7 +36,7 @@ def rank(
     labels: str = typer.Option("labels", "--labels", help="'labels' (object_label, the newest label of each object) or a CSV with object_id and label (or anomaly_class)."),
     interesting: str = typer.Option(None, "--interesting", help="Comma-separated label classes that count as interesting (default: merger, tidal_feature, merger_tidal, star_forming_clump, blue_clumpy, blue_core, red_extended)."),
     seed: int = typer.Option(0, "--seed", help="Seed recorded with the ranking (the fit is deterministic: same labels = same ranking)."),
-    prior: str = typer.Option("detectors", "--prior", help="Unsupervised score the ranking starts from: detectors (default: s_anom, averaged in rank with the DCAE's s_anom when the sample has a DCAE run), s_anom, s_disc or s_gen."),
+    prior: str = typer.Option("detectors", "--prior", help="Unsupervised score the ranking starts from: detectors (default: the WGAN run's s_gen, its best score, averaged in rank with the DCAE's s_anom when the sample has a DCAE run), s_anom, s_disc or s_gen."),
 ) -> None:
     """Fit relevance on the labelled objects and write a new, immutable ranking of every scored object.
 
