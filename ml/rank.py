@@ -487,7 +487,9 @@ def rank(
         pairs = _labelled(classes, interesting, feats.object_ids)
         digest = label_digest(pairs)
         fit = fit_relevance(feats, pairs, seed=seed, design=design)
-        params = {**fit.params, "interesting": list(interesting), "features": len(feats.names),
+        # "prior" names the scores behind prior_score, so that a ranking stored under another
+        # definition of the default prior is never reused for this one
+        params = {**fit.params, "prior": describe_prior(feats), "interesting": list(interesting), "features": len(feats.names),
                   "feature_groups": _groups(feats.names), "embedded_fraction": round(feats.embedded, 6), "dcae_run": feats.dcae_run}
         notes = []
         unknown = sorted({c for c in classes.values() if c not in KNOWN_CLASSES} | (set(interesting) - KNOWN_CLASSES))

@@ -56,11 +56,12 @@ def test_zero_labels_rank_is_the_unsupervised_order(scored_db):
     assert out.exit_code == 0, out.output
     assert "from 0 labels" in _text(out) and "model prior" in _text(out) and "unsupervised s_gen order" in _text(out)
     with psycopg.connect(url) as conn:
-        ranking_id, n_labels, model = conn.execute("SELECT id, n_labels, model FROM ranking WHERE run_id = %s", (run,)).fetchone()
+        ranking_id, n_labels, model, prior = conn.execute(
+            "SELECT id, n_labels, model, params ->> 'prior' FROM ranking WHERE run_id = %s", (run,)).fetchone()
         expected = [r[0] for r in conn.execute(
             "SELECT object_id FROM anomaly_score WHERE run_id = %s ORDER BY s_gen DESC, object_id", (run,))]
     rows = _ranking(url, ranking_id)
-    assert (n_labels, model) == (0, "prior")
+    assert (n_labels, model, prior) == (0, "prior", "s_gen")
     assert [r[0] for r in rows] == expected
     assert [r[3] for r in rows] == list(range(1, len(expected) + 1))
     assert all(0.0 <= r[1] <= 1.0 for r in rows) and rows[0][1] == 1.0 and rows[-1][1] == 0.0
