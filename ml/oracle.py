@@ -71,7 +71,10 @@ class Oracle:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"oracle file {self.path} does not exist")
-        self._text = self.path.read_text(encoding="utf-8-sig").splitlines()
+        try:
+            self._text = self.path.read_text(encoding="utf-8-sig").splitlines()
+        except UnicodeDecodeError as exc:
+            raise OracleError(f"{self.path}: not UTF-8 text (byte {exc.start}: {exc.reason}); expected a CSV with object_id,anomaly_class") from None
         if not self._text:
             raise OracleError(f"{self.path}: line 1: empty file; expected a header with object_id,anomaly_class")
         header = [h.strip().lstrip("#").strip() for h in next(csv.reader([self._text[0]]))]
@@ -202,6 +205,12 @@ def evaluate_oracle(
     missing = int(sum(int(o) not in full.classes for o in feats.object_ids))
     if missing:
         notes.append(f"{missing:,} scored objects are not in the truth file and are left out of the figures")
+    unknown = sorted(set(full.classes.values()) - {"normal", *interesting, *artefacts, *ranking.KNOWN_CLASSES})
+    if unknown:
+        notes.append(
+            f"class(es) {', '.join(map(repr, unknown))} in {Path(truth or oracle)} are neither interesting nor artefacts "
+            "(a typo?): those objects count as not interesting"
+        )
     baselines = {feats.prior_score: ranking_metrics(feats.prior, feats.object_ids, full.classes, interesting, artefacts)}
     for name, values in unsupervised.items():
         baselines[name] = ranking_metrics(values, feats.object_ids, full.classes, interesting, artefacts)

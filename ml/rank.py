@@ -178,6 +178,13 @@ def read_labels_csv(path: str | Path) -> dict[int, str]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"labels file {path} does not exist")
+    try:
+        return _read_labels(path)
+    except UnicodeDecodeError as exc:
+        raise RankError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); expected a CSV with object_id and label") from None
+
+
+def _read_labels(path: Path) -> dict[int, str]:
     out: dict[int, str] = {}
     with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)

@@ -112,6 +112,14 @@ def test_bad_label_files_are_refused_with_file_line_and_field(scored_db, tmp_pat
     assert out.exit_code == 1 and "line 1: missing column 'label' or 'anomaly_class'" in _text(out)
     out = CliRunner().invoke(app, ["rank", "--run", "999"])
     assert out.exit_code == 1 and "no score run with id 999" in _text(out)
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"\xff\xfe\x00object_id")
+    out = CliRunner().invoke(app, ["rank", "--run", str(state.run_id), "--labels", str(binary)])
+    assert out.exit_code == 1 and "binary.csv: not UTF-8 text (byte 0" in _text(out) and "Traceback" not in out.output
+    with pytest.raises(orc.OracleError, match="binary.csv: not UTF-8 text"):
+        orc.Oracle(binary)
+    out = CliRunner().invoke(app, ["rank"])
+    assert out.exit_code == 2 and "error: missing option --run" in _text(out)
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM ranking").fetchone()[0] == 0
 
@@ -204,6 +212,17 @@ def test_oracle_rounds_are_stored_and_never_read_unlabelled_truth(scored_db, tmp
     assert strip(first) == strip(second)  # the poison was never read
     assert [m[0] for m in metrics] == ["relevance_round0", "relevance_round1", "relevance_round2", "s_anom", "s_disc", "s_gen"]
     assert {m[1] for m in metrics} == {"interesting"}
+
+
+def test_oracle_names_a_class_it_does_not_know(scored_db, tmp_path):
+    url, cfg, state = scored_db
+    typo = tmp_path / "typo.csv"
+    with open(typo, "w") as f:
+        f.write("object_id,anomaly_class\n")
+        for k, (oid, cls) in enumerate(_truth(cfg).items()):
+            f.write(f"{oid},{'mergr' if k == 0 else cls}\n")  # a typo of merger_tidal
+    result = orc.evaluate_oracle(url, state.run_id, typo, rounds=0)
+    assert any("'mergr'" in n and "typo.csv" in n and "count as not interesting" in n for n in result.notes)
 
 
 def test_embed_all_embeds_every_scored_object_and_resumes_after_a_kill(scored_db, tmp_path, monkeypatch):

@@ -32,7 +32,7 @@ def _classes(value: str | None) -> tuple[str, ...]:
 @app.callback()
 def rank(
     ctx: typer.Context,
-    run: int = typer.Option(None, "--run", help="Id of the (complete) score run to rank."),
+    run: int = typer.Option(None, "--run", help="Id of the (complete) score run to rank (required without a command)."),
     labels: str = typer.Option("labels", "--labels", help="'labels' (object_label, the newest label of each object) or a CSV with object_id and label (or anomaly_class)."),
     interesting: str = typer.Option(None, "--interesting", help="Comma-separated label classes that count as interesting (default: merger, tidal_feature, merger_tidal, star_forming_clump, blue_clumpy, blue_core, red_extended)."),
     seed: int = typer.Option(0, "--seed", help="Seed recorded with the ranking (the fit is deterministic: same labels = same ranking)."),
@@ -50,6 +50,7 @@ def rank(
         return
     if run is None:
         console.print(ctx.get_help())
+        console.print("error: missing option --run (the score run to rank), or a command (queue)", highlight=False)
         raise typer.Exit(2)
     with reported_errors(*_ERRORS):
         from hscanom.ml.rank import rank as run_rank
