@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import math
 import re
@@ -107,6 +108,36 @@ class EvaluationResult:
 
 
 # -- ground truth ---------------------------------------------------------------------------
+def read_csv_text(path: Path, error: type[Exception], expected: str) -> io.StringIO:
+    """The text of a CSV file (UTF-8, a byte-order mark allowed), ready for :func:`csv.reader`
+    (line endings kept as they are, as ``open(newline="")`` keeps them).
+
+    Raises:
+        ``error``: the file is not UTF-8 (the message names it, the byte and ``expected``).
+    """
+    try:
+        return io.StringIO(path.read_bytes().decode("utf-8-sig"), newline="")
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); expected {expected}") from None
+
+
+def header_names(header: list[str]) -> list[str]:
+    """A CSV header's column names, stripped of spaces and of a leading ``#`` (``# object_id``)."""
+    return [h.strip().lstrip("#").strip() for h in header]
+
+
+def object_id_field(raw: str, path: Path, line: int, error: type[Exception]) -> int:
+    """``raw`` (spaces stripped) as a 64-bit integer object id.
+
+    Raises:
+        ``error``: not an integer, or outside int64; the message names the file, line and field.
+    """
+    raw = raw.strip()
+    if not _INT.fullmatch(raw) or not _INT64[0] <= int(raw) <= _INT64[1]:
+        raise error(f"{path}: line {line}: field object_id: {raw!r} is not an integer (int64) object id")
+    return int(raw)
+
+
 def read_truth_csv(path: str | Path) -> Truth:
     """Ground truth from a CSV with columns ``object_id`` (int64) and ``anomaly_class``.
 
@@ -120,12 +151,12 @@ def read_truth_csv(path: str | Path) -> Truth:
         raise FileNotFoundError(f"truth file {path} does not exist")
     classes: dict[int, str] = {}
     first_line: dict[int, int] = {}
-    with open(path, newline="", encoding="utf-8-sig") as handle:
+    with read_csv_text(path, TruthError, "a CSV with object_id,anomaly_class") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if not header:
             raise TruthError(f"{path}: line 1: empty file; expected a header with object_id,anomaly_class")
-        names = [h.strip().lstrip("#").strip() for h in header]
+        names = header_names(header)
         for wanted in ("object_id", "anomaly_class"):
             if wanted not in names:
                 raise TruthError(f"{path}: line 1: missing column {wanted!r} (header: {','.join(names)})")
@@ -134,16 +165,13 @@ def read_truth_csv(path: str | Path) -> Truth:
             line = reader.line_num
             if not row or all(not v.strip() for v in row):
                 continue
-            raw_id = row[i_id].strip() if i_id < len(row) else ""
-            if not _INT.fullmatch(raw_id) or not _INT64[0] <= int(raw_id) <= _INT64[1]:
-                raise TruthError(f"{path}: line {line}: field object_id: {raw_id!r} is not an integer (int64) object id")
+            oid = object_id_field(row[i_id] if i_id < len(row) else "", path, line, TruthError)
             label = row[i_class].strip() if i_class < len(row) else ""
             if not label:
                 raise TruthError(f"{path}: line {line}: field anomaly_class: empty")
             label = NORMAL if label.lower() == NORMAL else label
             if label == ALL:
                 raise TruthError(f"{path}: line {line}: field anomaly_class: {ALL!r} is reserved for all anomalies together")
-            oid = int(raw_id)
             if oid in classes and classes[oid] != label:
                 raise TruthError(
                     f"{path}: line {line}: field anomaly_class: object {oid} is {label!r} here but "

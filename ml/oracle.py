@@ -41,7 +41,7 @@ import psycopg
 from hscanom import db
 from hscanom.checksum import sha256_file
 from hscanom.ml import rank as ranking
-from hscanom.ml.evaluate import read_truth_csv
+from hscanom.ml.evaluate import header_names, object_id_field, read_csv_text, read_truth_csv
 
 #: Classes of the paper that count as interesting, and the artefact classes (simulator names).
 INTERESTING = ("merger_tidal", "blue_clumpy", "blue_core", "red_extended")
@@ -71,13 +71,10 @@ class Oracle:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"oracle file {self.path} does not exist")
-        try:
-            self._text = self.path.read_text(encoding="utf-8-sig").splitlines()
-        except UnicodeDecodeError as exc:
-            raise OracleError(f"{self.path}: not UTF-8 text (byte {exc.start}: {exc.reason}); expected a CSV with object_id,anomaly_class") from None
+        self._text = read_csv_text(self.path, OracleError, "a CSV with object_id,anomaly_class").getvalue().splitlines()
         if not self._text:
             raise OracleError(f"{self.path}: line 1: empty file; expected a header with object_id,anomaly_class")
-        header = [h.strip().lstrip("#").strip() for h in next(csv.reader([self._text[0]]))]
+        header = header_names(next(csv.reader([self._text[0]])))
         for wanted in ("object_id", "anomaly_class"):
             if wanted not in header:
                 raise OracleError(f"{self.path}: line 1: missing column {wanted!r} (header: {','.join(header)})")
@@ -87,10 +84,7 @@ class Oracle:
             if not text.strip():
                 continue
             raw = next(csv.reader([text]))
-            value = raw[self._i_id].strip() if self._i_id < len(raw) else ""
-            if not ranking._INT.fullmatch(value) or not ranking._INT64[0] <= int(value) <= ranking._INT64[1]:
-                raise OracleError(f"{self.path}: line {number}: field object_id: {value!r} is not an integer (int64) object id")
-            oid = int(value)
+            oid = object_id_field(raw[self._i_id] if self._i_id < len(raw) else "", self.path, number, OracleError)
             if oid in self._line_of:
                 raise OracleError(f"{self.path}: line {number}: field object_id: object {oid} is also on line {self._line_of[oid]}")
             self._line_of[oid] = number

@@ -49,7 +49,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +58,7 @@ import psycopg
 
 from hscanom import db
 from hscanom.checksum import sha256_file
+from hscanom.ml.evaluate import header_names, object_id_field, read_csv_text
 from hscanom.schema.models import OBJECT_LABELS
 from hscanom.scores import SCORES
 
@@ -98,8 +98,6 @@ EMBEDDING_COMPONENTS = 8
 QUEUE_BETA = 1.0
 #: Uncertainty of an unlabelled object when no model is fitted (the GP's prior standard deviation).
 PRIOR_UNCERTAINTY = float(np.sqrt(GP_SIGNAL_VARIANCE))
-_INT = re.compile(r"[+-]?\d+")
-_INT64 = (-(2**63), 2**63 - 1)
 
 
 class RankError(ValueError):
@@ -178,20 +176,13 @@ def read_labels_csv(path: str | Path) -> dict[int, str]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"labels file {path} does not exist")
-    try:
-        return _read_labels(path)
-    except UnicodeDecodeError as exc:
-        raise RankError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); expected a CSV with object_id and label") from None
-
-
-def _read_labels(path: Path) -> dict[int, str]:
     out: dict[int, str] = {}
-    with open(path, newline="", encoding="utf-8-sig") as handle:
+    with read_csv_text(path, RankError, "a CSV with object_id and label") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if not header:
             raise RankError(f"{path}: line 1: empty file; expected a header with object_id and label (or anomaly_class)")
-        names = [h.strip().lstrip("#").strip() for h in header]
+        names = header_names(header)
         if "object_id" not in names:
             raise RankError(f"{path}: line 1: missing column 'object_id' (header: {','.join(names)})")
         column = "label" if "label" in names else "anomaly_class" if "anomaly_class" in names else None
@@ -202,13 +193,11 @@ def _read_labels(path: Path) -> dict[int, str]:
             line = reader.line_num
             if not row or all(not v.strip() for v in row):
                 continue
-            raw = row[i_id].strip() if i_id < len(row) else ""
-            if not _INT.fullmatch(raw) or not _INT64[0] <= int(raw) <= _INT64[1]:
-                raise RankError(f"{path}: line {line}: field object_id: {raw!r} is not an integer (int64) object id")
+            oid = object_id_field(row[i_id] if i_id < len(row) else "", path, line, RankError)
             label = row[i_class].strip() if i_class < len(row) else ""
             if not label:
                 raise RankError(f"{path}: line {line}: field {column}: empty")
-            out[int(raw)] = label
+            out[oid] = label
     return out
 
 

@@ -18,6 +18,7 @@ from hscanom.cli import app
 from hscanom.ml import characterize as ch
 from hscanom.ml import oracle as orc
 from hscanom.ml import rank as rk
+from hscanom.ml.evaluate import TruthError, read_truth_csv
 from hscanom.samples import create_sample
 
 
@@ -118,6 +119,8 @@ def test_bad_label_files_are_refused_with_file_line_and_field(scored_db, tmp_pat
     assert out.exit_code == 1 and "binary.csv: not UTF-8 text (byte 0" in _text(out) and "Traceback" not in out.output
     with pytest.raises(orc.OracleError, match="binary.csv: not UTF-8 text"):
         orc.Oracle(binary)
+    with pytest.raises(TruthError, match="binary.csv: not UTF-8 text"):  # the truth reader shares the check
+        read_truth_csv(binary)
     out = CliRunner().invoke(app, ["rank"])
     assert out.exit_code == 2 and "error: missing option --run" in _text(out)
     with psycopg.connect(url) as conn:
