@@ -92,9 +92,9 @@ def find(
 ) -> int | None:
     """Id of the newest registered model of ``kind`` trained in ``directory`` (and registered with ``cfg``, if given)."""
     row = conn.execute(
-        "SELECT id FROM model WHERE kind = %s AND checkpoint_uri = %s AND parent_model_id IS NOT DISTINCT FROM %s "
-        "AND (%s::jsonb IS NULL OR config = %s::jsonb) ORDER BY id DESC LIMIT 1",
-        (kind, str(directory), parent_model_id, *[json.dumps(cfg.to_dict()) if cfg else None] * 2),
+        "SELECT id FROM model WHERE kind = %(kind)s AND checkpoint_uri = %(uri)s AND parent_model_id IS NOT DISTINCT FROM %(parent)s "
+        "AND (%(config)s::jsonb IS NULL OR config = %(config)s::jsonb) ORDER BY id DESC LIMIT 1",
+        {"kind": kind, "uri": str(directory), "parent": parent_model_id, "config": json.dumps(cfg.to_dict()) if cfg else None},
     ).fetchone()
     return row[0] if row else None
 
