@@ -31,7 +31,8 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 bench: setup
-	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@failed=""; for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || failed="$$failed $$script"; done; \
+	if [ -n "$$failed" ]; then echo "failed or missed a target:$$failed"; exit 1; fi
 
 clean-db:
 	-$(BIN)/hscanom db stop

@@ -78,3 +78,11 @@ def timed(fn, *args, **kw) -> tuple[float, object]:
     t0 = time.perf_counter()
     out = fn(*args, **kw)
     return time.perf_counter() - t0, out
+
+
+def demo_homes(homes: list[Path] | None) -> list[Path]:
+    """``homes`` resolved, or the demo's own home when none is given (``$HSCANOM_HOME``, else
+    ``./.hscanom``: where ``make demo`` ran), so that ``make bench`` measures the demo."""
+    from hscanom.config import Settings
+
+    return [h.resolve() for h in homes] if homes else [Settings.from_env().home]

@@ -16,7 +16,8 @@ WGAN run:
 
 Each run adds an ``evaluation`` row and one ``ranking`` per round to that home's database.
 
-Usage: ``python bench/bench_rank.py --home DIR [--home DIR ...] [--rounds 3] [--per-round 10] [--seed 0]``.
+Usage: ``python bench/bench_rank.py [--home DIR ...] [--rounds 3] [--per-round 10] [--seed 0]``
+(no ``--home``: the demo's home, ``$HSCANOM_HOME`` else ``./.hscanom``).
 Exit status 1 when a target is missed (the figures are printed either way).
 """
 
@@ -28,6 +29,9 @@ import os
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import demo_homes  # noqa: E402
 
 TARGET_AUC = 0.95
 TARGET_PRECISION_N = 0.8
@@ -89,12 +93,12 @@ def bench_home(home: Path, rounds: int, per_round: int, seed: int) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--home", action="append", required=True, type=Path, help="an HSCANOM_HOME with a scored demo run (repeatable)")
+    parser.add_argument("--home", action="append", type=Path, help="an HSCANOM_HOME with a scored demo run (repeatable; default: $HSCANOM_HOME, else ./.hscanom, where make demo ran)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--per-round", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    results = [bench_home(h.resolve(), args.rounds, args.per_round, args.seed) for h in args.home]
+    results = [bench_home(h.resolve(), args.rounds, args.per_round, args.seed) for h in demo_homes(args.home)]
     print(f"\n{sum(results)} of {len(results)} homes meet the targets")
     return 0 if all(results) else 1
 
