@@ -342,12 +342,21 @@ def order(relevance: np.ndarray, object_ids: np.ndarray) -> np.ndarray:
     return out
 
 
+def robust_asinh(x: np.ndarray) -> np.ndarray:
+    """Columns of ``x`` (float64 (N, F)) centred on their median, divided by their
+    interquartile range (the standard deviation where that is 0) and compressed with asinh:
+    an anomaly far out stays far out, but one extreme value does not swamp every distance."""
+    q75, q25 = np.percentile(x, [75, 25], axis=0)
+    scale = np.where(q75 - q25 > 0, q75 - q25, x.std(axis=0))
+    return np.arcsinh((x - np.median(x, axis=0)) / np.where(scale > 0, scale, 1.0))
+
+
 def design_matrix(features: Features, n_components: int = EMBEDDING_COMPONENTS) -> np.ndarray:
     """The Gaussian process's design: float64 (N, d), every column of unit variance.
 
     The score and metadata columns are centred on their median, divided by their
-    interquartile range and compressed with asinh (an anomaly far out stays far out, but one
-    extreme value does not swamp every distance); the 128 embedding columns become
+    interquartile range and compressed with asinh (:func:`robust_asinh`); the 128 embedding
+    columns become
     ``n_components`` whitened principal components (scikit-learn PCA, deterministic full
     SVD), asinh-compressed the same way. d = 10 or 11 + ``n_components``.
     """
@@ -355,9 +364,7 @@ def design_matrix(features: Features, n_components: int = EMBEDDING_COMPONENTS) 
     plain = [i for i, n in enumerate(names) if not n.startswith(("residual_", "real_"))]
     embedded = [i for i, n in enumerate(names) if n.startswith(("residual_", "real_"))]
     x = features.x[:, plain]
-    q75, q25 = np.percentile(x, [75, 25], axis=0)
-    scale = np.where(q75 - q25 > 0, q75 - q25, x.std(axis=0))
-    parts = [np.arcsinh((x - np.median(x, axis=0)) / np.where(scale > 0, scale, 1.0))]
+    parts = [robust_asinh(x)]
     k = min(n_components, len(embedded), len(x))
     if k:
         from sklearn.decomposition import PCA

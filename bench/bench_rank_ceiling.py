@@ -1,0 +1,174 @@
+"""Benchmark: the fully supervised ceiling of the ranking features (every object labelled).
+
+``bench/bench_rank.py`` measures what ``hscanom rank`` reaches with 30 labels. This script asks
+how far *any* ranker could go on the same features: for each ``--home`` (an
+``$HSCANOM_HOME`` where ``hscanom demo`` or ``bench/bench_detect.py`` has scored a simulation
+and ``hscanom characterize --run R --all`` has embedded every object), on its newest complete
+WGAN run:
+
+1. builds the features :func:`hscanom.ml.rank.load_features` gives ``hscanom rank`` and the
+   design :func:`hscanom.ml.rank.design_matrix` its Gaussian process sees;
+2. labels **every** object from the simulator's ``labels.csv`` (interesting = merger_tidal,
+   blue_clumpy, blue_core, red_extended; everything else not) and fits two standard
+   classifiers -- a random forest (500 trees) and an RBF support-vector machine with Platt
+   probabilities (scikit-learn defaults) -- in stratified ``--folds``-fold cross-validation,
+   so each object is ranked by a model trained on the other ~4,000 labels; repeated over
+   ``--repeats`` fold splits;
+3. prints, for the design and for two feature groups (scores + metadata alone; the two CAE
+   embeddings alone), ROC AUC and precision in the top N (N = truly interesting objects) of
+   the out-of-fold probabilities (:func:`hscanom.ml.oracle.ranking_metrics`, the figures the
+   oracle loop reports), the classes in the top N, and the ratio to the unsupervised
+   ``detectors`` prior (round 0 of the oracle loop), measured in the same run;
+4. replays the oracle loop in memory (:func:`hscanom.ml.rank.fit_relevance` and
+   :func:`hscanom.ml.rank.queue_from`, ``--rounds`` x ``--per-round`` labels, as
+   ``hscanom evaluate --oracle`` does) and prints its last round next to the **pinned
+   ceiling**: the same labelled objects kept at their labels (interesting first, the rest
+   last) and every other object ranked by the cross-validated classifiers. That is what a
+   ranker trained on ~4,000 labels would reach with the loop's labels counted as the loop
+   counts them.
+
+A target that this ceiling does not reach cannot be reached by a better ranker on these
+features with fewer labels; it needs features that separate the classes (docs/evaluation.md).
+
+Usage: ``python bench/bench_rank_ceiling.py [--home DIR ...] [--folds 5] [--repeats 3] [--rounds 3]
+[--per-round 10]`` (no ``--home``: the demo's home, ``$HSCANOM_HOME`` else ``./.hscanom``).
+Reads only; stores nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import demo_homes  # noqa: E402
+
+import numpy as np
+
+TARGET_PRECISION_N = 0.8
+
+
+def _classifiers():
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.svm import SVC
+
+    return {"random forest": lambda: RandomForestClassifier(500, random_state=0, n_jobs=-1),
+            "RBF SVM": lambda: SVC(probability=True, random_state=0)}
+
+
+def _scaled(x: np.ndarray) -> np.ndarray:
+    """:func:`hscanom.ml.rank.robust_asinh` columns of unit variance (as in ``design_matrix``)."""
+    from hscanom.ml.rank import robust_asinh
+
+    z = robust_asinh(x)
+    sd = z.std(axis=0)
+    return z / np.where(sd > 0, sd, 1.0)
+
+
+def bench_home(home: Path, folds: int, repeats: int, rounds: int, per_round: int) -> list[float]:
+    """Print the ceiling table of one home; return the design's pinned-ceiling P@N per classifier."""
+    os.environ["HSCANOM_HOME"] = str(home)
+    os.environ.pop("HSCANOM_DATABASE_URL", None)
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    from hscanom import db
+    from hscanom.ml.evaluate import read_truth_csv
+    from hscanom.ml.oracle import ARTEFACTS, INTERESTING, ranking_metrics
+    from hscanom.ml.rank import design_matrix, fit_relevance, load_features, prior_relevance, queue_from
+
+    truth_path = home / "simulation" / "labels.csv"
+    if not truth_path.is_file():
+        raise SystemExit(f"{home}: no simulation/labels.csv (a home made by `hscanom demo` or bench/bench_detect.py)")
+    url = db.database_url()
+    with db.connect(url) as conn:
+        run = conn.execute("SELECT max(id) FROM score_run WHERE method = 'wgan' AND status = 'complete'").fetchone()[0]
+        if run is None:
+            raise SystemExit(f"{home}: no complete WGAN score run (run `hscanom demo` with HSCANOM_HOME={home} first)")
+        feats = load_features(conn, run)
+    if feats.embedded < 1.0:
+        raise SystemExit(f"{home}: {1 - feats.embedded:.1%} of run {run}'s objects have no embedding: "
+                         f"run `HSCANOM_HOME={home} hscanom characterize --run {run} --all` first")
+    classes = read_truth_csv(truth_path).classes
+    keep = np.array([int(o) in classes for o in feats.object_ids])
+    ids = feats.object_ids[keep]
+    cls = np.array([classes[int(o)] for o in ids], dtype=object)
+    y = np.isin(cls, INTERESTING)
+    n_true = int(y.sum())
+    embedded = [i for i, n in enumerate(feats.names) if n.startswith(("residual_", "real_"))]
+    plain = [i for i in range(len(feats.names)) if i not in embedded]
+    design = design_matrix(feats)
+    # the oracle loop, in memory: the labelled objects after the last round
+    labels: dict[int, bool] = {}
+    fit = fit_relevance(feats, labels, design=design)
+    for _ in range(rounds):
+        done = np.isin(feats.object_ids, np.fromiter(labels, np.int64, len(labels)))
+        for oid, _why in queue_from(feats, fit.relevance, done | ~np.isin(feats.object_ids, ids), per_round, design=design):
+            labels[oid] = classes[oid] in INTERESTING
+        fit = fit_relevance(feats, labels, design=design)
+    loop = ranking_metrics(fit.relevance[keep], ids, classes, INTERESTING, ARTEFACTS)
+    labelled = np.isin(ids, np.fromiter(labels, np.int64, len(labels)))
+    answer = np.array([labels.get(int(o), False) for o in ids])
+    groups = {
+        f"design ({design.shape[1]} columns, what the GP sees)": design[keep],
+        f"scores + metadata ({len(plain)})": _scaled(feats.x[keep][:, plain]),
+        f"CAE embeddings alone ({len(embedded)})": _scaled(feats.x[keep][:, embedded]),
+    }
+    prior = ranking_metrics(prior_relevance(feats.prior)[keep], ids, classes, INTERESTING, ARTEFACTS)
+    print(f"\n== {home} (run {run}, {len(ids):,} objects, N = {n_true} truly interesting; "
+          f"{folds}-fold CV x {repeats} splits, every object labelled)")
+    print(f"   {'features':<44} {'classifier':<14} {'AUC':>6} {'P@N':>6}  {'P@N per split':<20} {'vs prior':>8}  top N (last split)")
+    print(f"   {'unsupervised prior: ' + feats.prior_score:<44} {'-':<14} {prior['roc_auc']:>6.3f} {prior['precision_topN']:>6.3f}  "
+          f"{'':<20} {'1.00x':>8}")
+    print(f"   {f'oracle loop, {len(labels)} labels ({int(answer.sum())} interesting)':<44} {'GP (rank)':<14} {loop['roc_auc']:>6.3f} "
+          f"{loop['precision_topN']:>6.3f}  {'':<20} {loop['precision_topN'] / prior['precision_topN']:>7.2f}x")
+    design_pn = []
+    for group, x in groups.items():
+        for name, make in _classifiers().items():
+            started = time.perf_counter()
+            aucs, pns, pinned = [], [], []
+            for split in range(repeats):
+                cv = StratifiedKFold(folds, shuffle=True, random_state=split)
+                p = cross_val_predict(make(), x, y, cv=cv, method="predict_proba")[:, 1]
+                m = ranking_metrics(p, ids, classes, INTERESTING, ARTEFACTS)
+                aucs.append(m["roc_auc"])
+                pns.append(m["precision_topN"])
+                # probabilities are in [0, 1]: labelled interesting -> 1.5, labelled not -> -0.5
+                pinned.append(ranking_metrics(np.where(labelled, 2.0 * answer - 0.5, p), ids, classes, INTERESTING, ARTEFACTS)["precision_topN"])
+            top = Counter(cls[np.lexsort((ids, -p))[:n_true]])
+            pn = float(np.mean(pns))
+            print(f"   {group:<44} {name:<14} {np.mean(aucs):>6.3f} {pn:>6.3f}  {' '.join(f'{v:.3f}' for v in pns):<20} "
+                  f"{pn / prior['precision_topN']:>7.2f}x  {', '.join(f'{c} {k}' for c, k in top.most_common())}"
+                  f"  ({time.perf_counter() - started:.0f} s)", flush=True)
+            if group.startswith("design"):
+                design_pn.append(float(np.mean(pinned)))
+                print(f"   {'  pinned: + the loop labels':<44} {name:<14} {'':>6} {design_pn[-1]:>6.3f}  "
+                      f"{' '.join(f'{v:.3f}' for v in pinned):<20} {design_pn[-1] / prior['precision_topN']:>7.2f}x", flush=True)
+    return design_pn
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--home", type=Path, action="append", help="an HSCANOM_HOME with a scored, characterised simulation (repeatable; default: $HSCANOM_HOME, else ./.hscanom, where make demo ran)")
+    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5: each model sees 80%% of the labels)")
+    parser.add_argument("--repeats", type=int, default=3, help="fold splits to average over (default 3)")
+    parser.add_argument("--rounds", type=int, default=3, help="oracle-loop rounds whose labels are pinned (default 3)")
+    parser.add_argument("--per-round", type=int, default=10, help="labels per round (default 10)")
+    args = parser.parse_args(argv)
+    if args.folds < 2 or args.repeats < 1 or args.rounds < 0 or args.per_round < 1:
+        parser.error("--folds must be >= 2, --repeats >= 1, --rounds >= 0 and --per-round >= 1")
+    best = {}
+    for home in demo_homes(args.home):
+        best[home] = max(bench_home(home, args.folds, args.repeats, args.rounds, args.per_round))
+    print(f"\nbest pinned ceiling (precision in the top N, design, every other object labelled) per home; "
+          f"the target after {args.rounds * args.per_round} labels is >= {TARGET_PRECISION_N}:")
+    for home, pn in best.items():
+        print(f"   {home}: {pn:.3f}{'' if pn >= TARGET_PRECISION_N else '  (below the target with every object labelled)'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
