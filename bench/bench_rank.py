@@ -46,6 +46,12 @@ def _ratio(a, b) -> str:
 
 
 def bench_home(home: Path, rounds: int, per_round: int, seed: int) -> bool:
+    # before anything starts a database server in a mistyped or empty folder
+    truth = home / "simulation" / "labels.csv"
+    if not home.is_dir():
+        raise SystemExit(f"{home}: no such folder")
+    if not truth.is_file():
+        raise SystemExit(f"{home}: no simulation/labels.csv (a home made by `hscanom demo` or bench/bench_detect.py)")
     os.environ["HSCANOM_HOME"] = str(home)
     os.environ.pop("HSCANOM_DATABASE_URL", None)
     import psycopg
@@ -61,7 +67,6 @@ def bench_home(home: Path, rounds: int, per_round: int, seed: int) -> bool:
     if row[0] is None:
         raise SystemExit(f"{home}: no complete WGAN score run (run `hscanom demo` with HSCANOM_HOME={home} first)")
     run = row[0]
-    truth = home / "simulation" / "labels.csv"
     started = time.perf_counter()
     try:
         every = embed_all(url, run)
