@@ -604,7 +604,9 @@ def queue(url: str, run_id: int, n: int = 20, *, ranking_id: int | None = None) 
     (``object_label``) are left out too.
 
     Returns:
-        dicts with object_id (int), why, rank, relevance, uncertainty, s_disc_sigma, s_anom_sigma, ranking_id.
+        dicts with object_id (int), why, rank, relevance, uncertainty, prior (u: the percentile
+        rank in [0, 1] of the ranking's unsupervised score, the u of relevance + beta u sigma),
+        s_disc_sigma, s_anom_sigma (the run's), ranking_id.
 
     Raises:
         LookupError: no such run, or the run has no ranking yet (run ``hscanom rank`` first).
@@ -633,10 +635,12 @@ def queue(url: str, run_id: int, n: int = 20, *, ranking_id: int | None = None) 
     rel = np.array([r[1] for r in rows], np.float64)
     lab = np.array([r[4] for r in rows], bool)
     by_id = {r[0]: r for r in rows}
+    u = dict(zip(ids.tolist(), prior_relevance(feats.prior).tolist()))
     out = []
     for oid, why in queue_from(feats, rel, lab, n):
         r = by_id[oid]
-        out.append({"object_id": oid, "why": why, "rank": r[3], "relevance": r[1], "uncertainty": r[2], "s_disc_sigma": r[5], "s_anom_sigma": r[6], "ranking_id": ranking_id})
+        out.append({"object_id": oid, "why": why, "rank": r[3], "relevance": r[1], "uncertainty": r[2], "prior": u[oid],
+                    "s_disc_sigma": r[5], "s_anom_sigma": r[6], "ranking_id": ranking_id})
     return out
 
 

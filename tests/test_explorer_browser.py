@@ -169,6 +169,7 @@ def test_review_mode_labels_the_queue_and_reranks(served, browser):
     assert len(cards) == 20
     wait.until(lambda d: _loaded(d, "#queue .review-card:first-child img"))
     assert len(cards[0].find_elements(By.CSS_SELECTOR, "img")) == 3  # real, reconstruction, residual
+    assert "prior u " in cards[0].text and "relevance " in cards[0].text
     first, second = cards[0].get_attribute("data-object-id"), cards[1].get_attribute("data-object-id")
 
     cards[0].find_element(By.CSS_SELECTOR, 'button[data-label="merger"]').click()

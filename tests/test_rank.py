@@ -155,6 +155,7 @@ def test_explorer_label_changes_the_next_ranking_and_queue_skips_labelled(scored
     queued = client.get(f"/api/runs/{run}/queue?n=6").json()["queue"]
     assert len(queued) == 6 and not {int(q["object_id"]) for q in queued} & set(labels)
     assert {q["why"] for q in queued} <= {"relevant", "uncertain"} and all(q["s_anom_sigma"] is not None for q in queued)
+    assert all(0.0 <= q["prior"] <= 1.0 for q in queued)
     # the scatter can be coloured by the newest ranking's relevance
     pts = client.get(f"/api/runs/{run}/points?color=relevance&space=scores").json()
     rel = dict(zip(pts["object_id"], pts["color"]))
@@ -162,6 +163,7 @@ def test_explorer_label_changes_the_next_ranking_and_queue_skips_labelled(scored
     # CLI queue agrees with the API
     out = CliRunner().invoke(app, ["rank", "queue", "--run", str(run), "-n", "6"])
     assert out.exit_code == 0 and all(q["object_id"] in _text(out) for q in queued)
+    assert "prior u" in _text(out) and f"{queued[0]['prior']:.3f}" in _text(out)
 
 
 def _poisoned(clean: dict[int, str], asked: set[int], path) -> None:

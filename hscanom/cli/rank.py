@@ -82,10 +82,9 @@ def queue(
         console.print("nothing left to label")
         return
     table = Table(title=f"label next (run {run}, ranking {rows[0]['ranking_id']})", box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False)
-    for name in ("#", "object_id", "why", "rank", "relevance", "uncertainty", "s_anom [σ]"):
+    for name in ("#", "object_id", "why", "rank", "relevance", "uncertainty", "prior u"):
         table.add_column(name, justify="right" if name != "why" else "left", no_wrap=True)
     for i, r in enumerate(rows, 1):
-        s = r["s_anom_sigma"]
         table.add_row(str(i), str(r["object_id"]), r["why"], str(r["rank"]), f"{r['relevance']:.3f}", f"{r['uncertainty']:.3f}",
-                      "-" if s is None else f"{s:.2f}")
+                      f"{r['prior']:.3f}")
     console.print(table)

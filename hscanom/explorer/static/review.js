@@ -70,7 +70,7 @@
     link.target = "_blank";
     link.textContent = item.object_id;
     const s = item.s_anom_sigma == null ? "—" : item.s_anom_sigma.toFixed(2);
-    info.append(link, ` · rank ${item.rank} · relevance ${item.relevance.toFixed(3)} ± ${item.uncertainty.toFixed(3)} · s_anom ${s}σ · ${item.why}`);
+    info.append(link, ` · rank ${item.rank} · relevance ${item.relevance.toFixed(3)} ± ${item.uncertainty.toFixed(3)} · prior u ${item.prior.toFixed(3)} · s_anom ${s}σ · ${item.why}`);
     const buttons = document.createElement("div");
     buttons.className = "lab-buttons";
     cfg.interesting.forEach((l, i) => buttons.append(button(card, l, "interesting", keys[i])));
