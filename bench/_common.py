@@ -86,3 +86,18 @@ def demo_homes(homes: list[Path] | None) -> list[Path]:
     from hscanom.config import Settings
 
     return [h.resolve() for h in homes] if homes else [Settings.from_env().home]
+
+
+def simulation_truth(home: Path) -> Path:
+    """``home``'s ``simulation/labels.csv`` (the simulator's truth), checked before anything
+    starts a database server in a mistyped or empty folder.
+
+    Raises:
+        SystemExit: no such folder, or no truth file in it (the message names the folder).
+    """
+    if not home.is_dir():
+        raise SystemExit(f"{home}: no such folder")
+    truth = home / "simulation" / "labels.csv"
+    if not truth.is_file():
+        raise SystemExit(f"{home}: no simulation/labels.csv (a home made by `hscanom demo` or bench/bench_detect.py)")
+    return truth

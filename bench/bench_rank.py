@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import demo_homes  # noqa: E402
+from _common import demo_homes, simulation_truth  # noqa: E402
 
 TARGET_AUC = 0.95
 TARGET_PRECISION_N = 0.8
@@ -46,12 +46,7 @@ def _ratio(a, b) -> str:
 
 
 def bench_home(home: Path, rounds: int, per_round: int, seed: int) -> bool:
-    # before anything starts a database server in a mistyped or empty folder
-    truth = home / "simulation" / "labels.csv"
-    if not home.is_dir():
-        raise SystemExit(f"{home}: no such folder")
-    if not truth.is_file():
-        raise SystemExit(f"{home}: no simulation/labels.csv (a home made by `hscanom demo` or bench/bench_detect.py)")
+    truth = simulation_truth(home)
     os.environ["HSCANOM_HOME"] = str(home)
     os.environ.pop("HSCANOM_DATABASE_URL", None)
     import psycopg
@@ -103,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-round", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    results = [bench_home(h.resolve(), args.rounds, args.per_round, args.seed) for h in demo_homes(args.home)]
+    results = [bench_home(h, args.rounds, args.per_round, args.seed) for h in demo_homes(args.home)]
     print(f"\n{sum(results)} of {len(results)} homes meet the targets")
     return 0 if all(results) else 1
 

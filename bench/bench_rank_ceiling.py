@@ -20,10 +20,9 @@ its newest complete WGAN run, it
    :func:`hscanom.ml.oracle.ranking_metrics`, the figures the oracle loop reports), the
    classes in the top N, and the ratio to the unsupervised ``detectors`` prior (round 0 of the
    oracle loop) of the same run;
-4. replays the oracle loop in memory (:func:`hscanom.ml.rank.fit_relevance` and
-   :func:`hscanom.ml.rank.queue_from`, ``--rounds`` x ``--per-round`` labels, as
-   ``hscanom evaluate --oracle`` does) and prints its last round beside the **pinned
-   ceiling**. The loop's ranking puts each object it labelled at relevance 1 (interesting)
+4. runs the oracle loop (:func:`hscanom.ml.oracle.evaluate_oracle`, ``--rounds`` x
+   ``--per-round`` labels, as ``hscanom evaluate --oracle`` does) and prints its last round
+   beside the **pinned ceiling**. The loop's ranking puts each object it labelled at relevance 1 (interesting)
    or 0 (not), so its precision in the top N already counts the interesting objects it found
    by labelling; the pinned ceiling gives the classifiers the same credit: the loop's
    labelled objects first (interesting) or last (not), every other object by its
@@ -39,7 +38,9 @@ embedding columns is the slow part).
 
 Usage: ``python bench/bench_rank_ceiling.py [--home DIR ...] [--folds 5] [--repeats 3] [--rounds 3]
 [--per-round 10]`` (no ``--home``: the demo's home, ``$HSCANOM_HOME`` else ``./.hscanom``).
-Reads only; stores nothing (it starts the home's embedded database server if it is stopped).
+Stores only what the oracle loop stores (an ``evaluation`` row; its rankings are reused when
+identical ones exist, e.g. after ``bench/bench_rank.py``); starts the home's embedded database
+server if it is stopped.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import demo_homes  # noqa: E402
+from _common import demo_homes, simulation_truth  # noqa: E402
 
 import numpy as np
 
@@ -86,14 +87,10 @@ def bench_home(home: Path, folds: int, repeats: int, rounds: int, per_round: int
 
     from hscanom import db
     from hscanom.ml.evaluate import read_truth_csv
-    from hscanom.ml.oracle import ARTEFACTS, INTERESTING, ranking_metrics
-    from hscanom.ml.rank import design_matrix, fit_relevance, load_features, prior_relevance, queue_from
+    from hscanom.ml.oracle import ARTEFACTS, INTERESTING, evaluate_oracle, ranking_metrics
+    from hscanom.ml.rank import design_matrix, load_features, prior_relevance
 
-    truth_path = home / "simulation" / "labels.csv"
-    if not home.is_dir():
-        raise SystemExit(f"{home}: no such folder")
-    if not truth_path.is_file():
-        raise SystemExit(f"{home}: no simulation/labels.csv (a home made by `hscanom demo` or bench/bench_detect.py)")
+    truth_path = simulation_truth(home)
     url = db.database_url()
     with db.connect(url) as conn:
         run = conn.execute("SELECT max(id) FROM score_run WHERE method = 'wgan' AND status = 'complete'").fetchone()[0]
@@ -112,17 +109,12 @@ def bench_home(home: Path, folds: int, repeats: int, rounds: int, per_round: int
     embedded = [i for i, n in enumerate(feats.names) if n.startswith(("residual_", "real_"))]
     plain = [i for i in range(len(feats.names)) if i not in embedded]
     design = design_matrix(feats)
-    # the oracle loop, in memory: the labelled objects after the last round
-    labels: dict[int, bool] = {}
-    fit = fit_relevance(feats, labels, design=design)
-    for _ in range(rounds):
-        done = np.isin(feats.object_ids, np.fromiter(labels, np.int64, len(labels)))
-        for oid, _why in queue_from(feats, fit.relevance, done | ~np.isin(feats.object_ids, ids), per_round, design=design):
-            labels[oid] = classes[oid] in INTERESTING
-        fit = fit_relevance(feats, labels, design=design)
-    loop = ranking_metrics(fit.relevance[keep], ids, classes, INTERESTING, ARTEFACTS)
-    labelled = np.isin(ids, np.fromiter(labels, np.int64, len(labels)))
-    answer = np.array([labels.get(int(o), False) for o in ids])
+    # the oracle loop itself (hscanom evaluate --oracle): its last round's labelled objects
+    loop = evaluate_oracle(url, run, truth_path, rounds=rounds, per_round=per_round).rounds.iloc[-1]
+    with db.connect(url) as conn:
+        asked = conn.execute("SELECT object_id FROM ranking_score WHERE ranking_id = %s AND labelled", (int(loop.ranking_id),)).fetchall()
+    labelled = np.isin(ids, np.array([r[0] for r in asked], np.int64))
+    answer = labelled & y
     groups = {
         f"design ({design.shape[1]} columns, what the GP sees)": design[keep],
         f"scores + metadata ({len(plain)})": _scaled(feats.x[keep][:, plain]),
@@ -135,8 +127,8 @@ def bench_home(home: Path, folds: int, repeats: int, rounds: int, per_round: int
     print(f"   {'features':<44} {'classifier':<14} {'AUC':>6} {'P@N':>6}  {'P@N per split':<{w}} {'vs prior':>8}  top N (last split)")
     print(f"   {'unsupervised prior: ' + feats.prior_score:<44} {'-':<14} {prior['roc_auc']:>6.3f} {prior['precision_topN']:>6.3f}  "
           f"{'':<{w}} {'1.00x':>8}")
-    print(f"   {f'oracle loop, {len(labels)} labels ({int(answer.sum())} interesting)':<44} {'GP (rank)':<14} {loop['roc_auc']:>6.3f} "
-          f"{loop['precision_topN']:>6.3f}  {'':<{w}} {loop['precision_topN'] / prior['precision_topN']:>7.2f}x")
+    print(f"   {f'oracle loop, {int(labelled.sum())} labels ({int(answer.sum())} interesting)':<44} {'GP (rank)':<14} {loop.roc_auc:>6.3f} "
+          f"{loop.precision_topN:>6.3f}  {'':<{w}} {loop.precision_topN / prior['precision_topN']:>7.2f}x")
     design_pn = []
     for group, x in groups.items():
         for name, (make, method) in _classifiers().items():
